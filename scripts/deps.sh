@@ -1,0 +1,33 @@
+#!/usr/bin/env bash
+# Installs the Debian/Ubuntu packages the build needs; does nothing when all are present.
+# Idempotent: safe to run on every `make`. Uses sudo only when not root.
+set -euo pipefail
+
+packages=(
+  build-essential cmake git pkg-config
+  nlohmann-json3-dev   # config.json, safetensors headers, results (header-only)
+  libcli11-dev         # command line (header-only)
+  libfmt-dev           # formatting (used header-only: no .so version skew between distros)
+  libpcre2-dev         # tokenizer pre-tokenizer regexes (Unicode classes)
+  libgtest-dev         # unit and integration tests (static)
+  libbenchmark-dev     # micro-benchmarks
+  clang libclang-rt-dev  # libFuzzer for the parser fuzz targets
+)
+
+missing=()
+for p in "${packages[@]}"; do
+  dpkg-query -W -f='${Status}' "$p" 2>/dev/null | grep -q "install ok installed" || missing+=("$p")
+done
+if [[ ${#missing[@]} -eq 0 ]]; then
+  exit 0
+fi
+
+echo "deps: installing ${missing[*]}" >&2
+sudo=""
+if [[ $(id -u) -ne 0 ]]; then
+  command -v sudo >/dev/null || { echo "deps: need root or sudo to install: ${missing[*]}" >&2; exit 1; }
+  sudo="sudo"
+fi
+export DEBIAN_FRONTEND=noninteractive
+$sudo apt-get update -qq
+$sudo apt-get install -y -qq --no-install-recommends "${missing[@]}"

@@ -1,0 +1,186 @@
+#include "iol/backend/cpu/cpu_backend.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include "iol/backend/cpu/cpu_ops.hpp"
+#include "iol/core/error.hpp"
+
+namespace iol::backend::cpu {
+
+std::vector<float> rope_inverse_frequencies(const model::RopeConfig& rope, int64_t head_dim) {
+  std::vector<float> inv_freq(static_cast<size_t>(head_dim / 2));
+  for (size_t i = 0; i < inv_freq.size(); ++i) {
+    // transformers computes base ** (arange(0, dim, 2) / dim) in float32.
+    float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
+    inv_freq[i] = 1.0f / std::pow(static_cast<float>(rope.theta), exponent);
+  }
+  if (rope.type == model::RopeType::Linear) {
+    for (auto& f : inv_freq) f = static_cast<float>(f / rope.factor);
+  } else if (rope.type == model::RopeType::Llama3) {
+    // Llama 3.1: long wavelengths are divided by factor, short ones kept, the band between
+    // interpolated smoothly (transformers' _compute_llama3_parameters).
+    const double old_context = static_cast<double>(rope.original_max_position_embeddings);
+    const double low_freq_wavelen = old_context / rope.low_freq_factor;
+    const double high_freq_wavelen = old_context / rope.high_freq_factor;
+    for (auto& f : inv_freq) {
+      const float wavelen = 2.0f * std::numbers::pi_v<float> / f;
+      float scaled = wavelen > low_freq_wavelen ? static_cast<float>(f / rope.factor) : f;
+      bool medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
+      if (medium) {
+        float smooth = static_cast<float>((old_context / wavelen - rope.low_freq_factor) /
+                                          (rope.high_freq_factor - rope.low_freq_factor));
+        scaled = (1.0f - smooth) * scaled / static_cast<float>(rope.factor) + smooth * scaled;
+      }
+      f = scaled;
+    }
+  }
+  return inv_freq;
+}
+
+int64_t CpuBackend::kv_bytes_per_block(const model::ModelConfig& config, int64_t block_size) {
+  return 2 * config.num_hidden_layers * block_size * config.num_key_value_heads * config.head_dim *
+         static_cast<int64_t>(sizeof(float));
+}
+
+CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
+                       int64_t num_kv_blocks, int64_t block_size, size_t num_threads)
+    : config_(config), weights_(std::move(weights)), pool_(num_threads) {
+  if (num_kv_blocks <= 0 || block_size <= 0) fail("cpu backend: KV cache needs blocks > 0 and block_size > 0");
+  kv_shape_ = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
+  size_t elements = static_cast<size_t>(config.num_hidden_layers * num_kv_blocks *
+                                        kv_shape_.elements_per_block_per_layer());
+  k_cache_.assign(elements, 0.0f);
+  v_cache_.assign(elements, 0.0f);
+  inv_freq_ = rope_inverse_frequencies(config.rope, config.head_dim);
+}
+
+void CpuBackend::apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads) {
+  const int64_t head_dim = config_.head_dim, half = head_dim / 2;
+  pool_.parallel_for(positions.size(), [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const float position = static_cast<float>(positions[t]);
+      for (int64_t i = 0; i < half; ++i) {
+        // Rotate pairs (i, i + half): transformers' rotate_half convention.
+        const float angle = position * inv_freq_[static_cast<size_t>(i)];
+        const float c = std::cos(angle), s = std::sin(angle);
+        for (int64_t h = 0; h < num_heads; ++h) {
+          float* head = x + (static_cast<int64_t>(t) * num_heads + h) * head_dim;
+          const float a = head[i], b = head[i + half];
+          head[i] = a * c - b * s;
+          head[i + half] = b * c + a * s;
+        }
+      }
+    }
+  });
+}
+
+void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v) {
+  const int64_t kv_size = config_.kv_size();
+  const int64_t layer_offset = layer * kv_shape_.num_blocks * kv_shape_.elements_per_block_per_layer();
+  for (size_t t = 0; t < batch.num_tokens(); ++t) {
+    // A slot addresses [block][offset]; each holds kv_heads × head_dim contiguous values.
+    const int64_t base = layer_offset + batch.slot_mapping[t] * kv_size;
+    std::copy_n(k + static_cast<int64_t>(t) * kv_size, kv_size, k_cache_.begin() + base);
+    std::copy_n(v + static_cast<int64_t>(t) * kv_size, kv_size, v_cache_.begin() + base);
+  }
+}
+
+void CpuBackend::attention(const ForwardBatch& batch, int64_t layer, const float* q, float* out) {
+  const int64_t num_heads = config_.num_attention_heads, head_dim = config_.head_dim;
+  const int64_t group = num_heads / config_.num_key_value_heads;
+  const int64_t kv_size = config_.kv_size(), block_size = kv_shape_.block_size;
+  const int64_t window = config_.layer_sliding_window[static_cast<size_t>(layer)];
+  const int64_t layer_offset = layer * kv_shape_.num_blocks * kv_shape_.elements_per_block_per_layer();
+  const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
+
+  // Token → sequence index, so (token, head) pairs can be spread over threads.
+  std::vector<int32_t> seq_of_token(batch.num_tokens());
+  for (size_t s = 0; s < batch.num_seqs(); ++s)
+    for (int32_t t = batch.query_start_loc[s]; t < batch.query_start_loc[s + 1]; ++t)
+      seq_of_token[static_cast<size_t>(t)] = static_cast<int32_t>(s);
+
+  pool_.parallel_for(batch.num_tokens() * static_cast<size_t>(num_heads), [&](size_t begin, size_t end) {
+    std::vector<float> scores;
+    for (size_t item = begin; item < end; ++item) {
+      const size_t t = item / static_cast<size_t>(num_heads);
+      const int64_t h = static_cast<int64_t>(item % static_cast<size_t>(num_heads));
+      const int64_t kv_head = h / group;
+      const int32_t* block_table = batch.block_tables.data() + seq_of_token[t] * batch.max_blocks_per_seq;
+      // Causal: the token at position p sees positions [first, p] (first > 0 with a sliding window).
+      const int64_t last = batch.positions[t];
+      const int64_t first = window > 0 ? std::max<int64_t>(0, last - window + 1) : 0;
+      const float* query = q + (static_cast<int64_t>(t) * num_heads + h) * head_dim;
+      auto kv_offset = [&](int64_t position) {
+        const int64_t block = block_table[position / block_size];
+        return layer_offset + (block * block_size + position % block_size) * kv_size + kv_head * head_dim;
+      };
+      scores.resize(static_cast<size_t>(last - first + 1));
+      float max_score = -INFINITY;
+      for (int64_t p = first; p <= last; ++p) {
+        float score = dot(query, k_cache_.data() + kv_offset(p), head_dim) * scale;
+        scores[static_cast<size_t>(p - first)] = score;
+        max_score = std::max(max_score, score);
+      }
+      float sum = 0.0f;
+      for (auto& score : scores) sum += (score = std::exp(score - max_score));
+      float* o = out + (static_cast<int64_t>(t) * num_heads + h) * head_dim;
+      std::fill_n(o, head_dim, 0.0f);
+      for (int64_t p = first; p <= last; ++p) {
+        const float weight = scores[static_cast<size_t>(p - first)] / sum;
+        const float* value = v_cache_.data() + kv_offset(p);
+        for (int64_t d = 0; d < head_dim; ++d) o[d] += weight * value[d];
+      }
+    }
+  });
+}
+
+void CpuBackend::forward(const ForwardBatch& batch, std::span<float> logits) {
+  const int64_t num_tokens = static_cast<int64_t>(batch.num_tokens());
+  const int64_t hidden = config_.hidden_size, q_size = config_.q_size(), kv_size = config_.kv_size();
+  const int64_t inter = config_.intermediate_size, vocab = config_.vocab_size;
+  if (logits.size() != batch.logits_indices.size() * static_cast<size_t>(vocab))
+    fail("cpu backend: logits buffer holds {} values, batch needs {}", logits.size(),
+         batch.logits_indices.size() * static_cast<size_t>(vocab));
+  const model::ModelWeights& w = *weights_;
+
+  std::vector<float> residual(static_cast<size_t>(num_tokens * hidden));
+  std::vector<float> normed(residual.size()), attn_out(static_cast<size_t>(num_tokens * q_size));
+  std::vector<float> q(static_cast<size_t>(num_tokens * q_size)), k(static_cast<size_t>(num_tokens * kv_size)),
+      v(static_cast<size_t>(num_tokens * kv_size));
+  std::vector<float> gate(static_cast<size_t>(num_tokens * inter)), up(gate.size()), projected(residual.size());
+
+  embedding_lookup(*w.embed_tokens, batch.token_ids, residual.data());
+  for (int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
+    const model::LayerWeights& lw = w.layers[static_cast<size_t>(layer)];
+    rms_norm(residual.data(), num_tokens, hidden, *lw.input_norm, config_.rms_norm_eps, normed.data());
+    linear(normed.data(), num_tokens, hidden, lw.q_proj, q.data(), pool_);
+    linear(normed.data(), num_tokens, hidden, lw.k_proj, k.data(), pool_);
+    linear(normed.data(), num_tokens, hidden, lw.v_proj, v.data(), pool_);
+    apply_rope(batch.positions, q.data(), config_.num_attention_heads);
+    apply_rope(batch.positions, k.data(), config_.num_key_value_heads);
+    write_kv(batch, layer, k.data(), v.data());
+    attention(batch, layer, q.data(), attn_out.data());
+    linear(attn_out.data(), num_tokens, q_size, lw.o_proj, projected.data(), pool_);
+    for (size_t i = 0; i < residual.size(); ++i) residual[i] += projected[i];
+
+    rms_norm(residual.data(), num_tokens, hidden, *lw.post_attention_norm, config_.rms_norm_eps, normed.data());
+    linear(normed.data(), num_tokens, hidden, lw.gate_proj, gate.data(), pool_);
+    linear(normed.data(), num_tokens, hidden, lw.up_proj, up.data(), pool_);
+    for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
+    linear(gate.data(), num_tokens, inter, lw.down_proj, projected.data(), pool_);
+    for (size_t i = 0; i < residual.size(); ++i) residual[i] += projected[i];
+  }
+
+  // Final norm and LM head only for the rows whose logits are wanted.
+  const int64_t num_rows = static_cast<int64_t>(batch.logits_indices.size());
+  std::vector<float> selected(static_cast<size_t>(num_rows * hidden));
+  for (int64_t r = 0; r < num_rows; ++r)
+    std::copy_n(residual.begin() + batch.logits_indices[static_cast<size_t>(r)] * hidden, hidden,
+                selected.begin() + r * hidden);
+  rms_norm(selected.data(), num_rows, hidden, *w.final_norm, config_.rms_norm_eps, selected.data());
+  linear(selected.data(), num_rows, hidden, model::LinearWeights{w.lm_head, nullptr}, logits.data(), pool_);
+}
+
+}  // namespace iol::backend::cpu

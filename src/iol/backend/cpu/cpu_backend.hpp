@@ -1,0 +1,45 @@
+// CpuBackend: the reference Llama forward in fp32 arithmetic over bf16/f16/f32 weights,
+// multi-threaded, attention reading K/V through block tables. Clarity over speed: every other
+// backend is checked against it.
+#pragma once
+#include <memory>
+#include <vector>
+
+#include "iol/backend/backend.hpp"
+#include "iol/core/thread_pool.hpp"
+#include "iol/model/model_config.hpp"
+#include "iol/model/model_weights.hpp"
+
+namespace iol::backend::cpu {
+
+class CpuBackend final : public Backend {
+ public:
+  // num_threads 0 = all cores.
+  CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
+             int64_t num_kv_blocks, int64_t block_size, size_t num_threads = 0);
+
+  std::string name() const override { return "cpu"; }
+  const KvCacheShape& kv_cache_shape() const override { return kv_shape_; }
+  int64_t vocab_size() const override { return config_.vocab_size; }
+  void forward(const ForwardBatch& batch, std::span<float> logits) override;
+
+  // Bytes of KV cache per block (K and V, all layers, fp32) for sizing the pool from a budget.
+  static int64_t kv_bytes_per_block(const model::ModelConfig& config, int64_t block_size);
+
+ private:
+  void attention(const ForwardBatch& batch, int64_t layer, const float* q, float* out);
+  void write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v);
+  void apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads);
+
+  model::ModelConfig config_;
+  std::shared_ptr<const model::ModelWeights> weights_;
+  KvCacheShape kv_shape_;
+  std::vector<float> k_cache_, v_cache_;  // [layer][block][offset][kv_head][head_dim]
+  std::vector<float> inv_freq_;           // RoPE inverse frequencies, head_dim / 2
+  ThreadPool pool_;
+};
+
+// Inverse RoPE frequencies for head_dim, with default, linear or llama3 scaling (as transformers).
+std::vector<float> rope_inverse_frequencies(const model::RopeConfig& rope, int64_t head_dim);
+
+}  // namespace iol::backend::cpu

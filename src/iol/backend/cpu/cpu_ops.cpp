@@ -1,0 +1,84 @@
+#include "iol/backend/cpu/cpu_ops.hpp"
+
+#include <cstring>
+#include <vector>
+
+#include "iol/core/error.hpp"
+
+namespace iol::backend::cpu {
+
+float dot(const float* a, const float* b, int64_t n) {
+  float partial[8] = {};
+  int64_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    for (int j = 0; j < 8; ++j) partial[j] += a[i + j] * b[i + j];
+  float tail = 0.0f;
+  for (; i < n; ++i) tail += a[i] * b[i];
+  return ((partial[0] + partial[4]) + (partial[1] + partial[5])) +
+         ((partial[2] + partial[6]) + (partial[3] + partial[7])) + tail;
+}
+
+void to_f32(const model::TensorView& tensor, int64_t first, int64_t count, float* out) {
+  const std::byte* base = tensor.data + static_cast<size_t>(first) * dtype_size(tensor.dtype);
+  switch (tensor.dtype) {
+    case DType::F32:
+      std::memcpy(out, base, static_cast<size_t>(count) * sizeof(float));
+      return;
+    case DType::BF16: {
+      const auto* bits = reinterpret_cast<const uint16_t*>(base);
+      for (int64_t i = 0; i < count; ++i) out[i] = bf16_to_f32(bits[i]);
+      return;
+    }
+    case DType::F16: {
+      const auto* bits = reinterpret_cast<const uint16_t*>(base);
+      for (int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(bits[i]);
+      return;
+    }
+    default:
+      fail("cpu backend: tensor '{}' has dtype {}, which the CPU reference does not compute with", tensor.name,
+           dtype_name(tensor.dtype));
+  }
+}
+
+void embedding_lookup(const model::TensorView& embedding, std::span<const int32_t> ids, float* out) {
+  const int64_t vocab = embedding.shape[0], dim = embedding.shape[1];
+  for (size_t t = 0; t < ids.size(); ++t) {
+    if (ids[t] < 0 || ids[t] >= vocab) fail("token id {} is outside the vocabulary [0, {})", ids[t], vocab);
+    to_f32(embedding, ids[t] * dim, dim, out + static_cast<int64_t>(t) * dim);
+  }
+}
+
+void rms_norm(const float* x, int64_t rows, int64_t dim, const model::TensorView& weight, double eps, float* out) {
+  std::vector<float> w(static_cast<size_t>(dim));
+  to_f32(weight, 0, dim, w.data());
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* row = x + r * dim;
+    float sum_squares = dot(row, row, dim);
+    const float inv_rms = 1.0f / std::sqrt(sum_squares / static_cast<float>(dim) + static_cast<float>(eps));
+    float* o = out + r * dim;
+    for (int64_t i = 0; i < dim; ++i) o[i] = w[static_cast<size_t>(i)] * (row[i] * inv_rms);
+  }
+}
+
+void linear(const float* x, int64_t rows, int64_t in_features, const model::LinearWeights& w, float* y,
+            ThreadPool& pool) {
+  const model::TensorView& weight = *w.weight;
+  const int64_t out_features = weight.shape[0];
+  std::vector<float> bias;
+  if (w.bias) {
+    bias.resize(static_cast<size_t>(out_features));
+    to_f32(*w.bias, 0, out_features, bias.data());
+  }
+  pool.parallel_for(static_cast<size_t>(out_features), [&](size_t begin, size_t end) {
+    // One weight row converted to fp32 is reused by every input row.
+    std::vector<float> weight_row(static_cast<size_t>(in_features));
+    for (size_t n = begin; n < end; ++n) {
+      to_f32(weight, static_cast<int64_t>(n) * in_features, in_features, weight_row.data());
+      const float b = bias.empty() ? 0.0f : bias[n];
+      for (int64_t r = 0; r < rows; ++r)
+        y[r * out_features + static_cast<int64_t>(n)] = dot(x + r * in_features, weight_row.data(), in_features) + b;
+    }
+  });
+}
+
+}  // namespace iol::backend::cpu

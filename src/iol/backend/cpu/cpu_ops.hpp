@@ -1,0 +1,30 @@
+// Reference building blocks of the CPU backend: fp32 arithmetic over weights of any float dtype.
+#pragma once
+#include <cmath>
+#include <cstdint>
+#include <span>
+
+#include "iol/core/thread_pool.hpp"
+#include "iol/model/model_weights.hpp"
+
+namespace iol::backend::cpu {
+
+// Sum of a[i] * b[i] with eight partial sums (vectorizable without reassociation flags).
+float dot(const float* a, const float* b, int64_t n);
+
+inline float silu(float x) { return x / (1.0f + std::exp(-x)); }
+
+// Converts `count` elements of a float tensor starting at element `first` to fp32.
+void to_f32(const model::TensorView& tensor, int64_t first, int64_t count, float* out);
+
+// out[t] = embedding row of ids[t].
+void embedding_lookup(const model::TensorView& embedding, std::span<const int32_t> ids, float* out);
+
+// out = x / sqrt(mean(x^2) + eps) * weight, row by row (out may alias x).
+void rms_norm(const float* x, int64_t rows, int64_t dim, const model::TensorView& weight, double eps, float* out);
+
+// y[rows × out] = x[rows × in] · Wᵀ (+ bias); W is [out, in] in its stored dtype.
+void linear(const float* x, int64_t rows, int64_t in_features, const model::LinearWeights& w, float* y,
+            ThreadPool& pool);
+
+}  // namespace iol::backend::cpu

@@ -1,0 +1,46 @@
+// iol: command-line entry point. Errors print one line; exit code 2 for usage, 1 for runtime.
+#include <cstdio>
+
+#include <CLI/CLI.hpp>
+#include <fmt/format.h>
+
+#include "iol/cli/commands.hpp"
+#include "iol/core/error.hpp"
+#include "iol/version.hpp"
+
+int main(int argc, char** argv) {
+  CLI::App app{"iol — Inference-Optim-LLM: an LLM inference engine and benchmark bench.", "iol"};
+  app.set_version_flag("--version", std::string(iol::kVersion));
+  app.require_subcommand(1);
+  app.footer(
+      "Examples:\n"
+      "  iol model create --preset tiny --out models/tiny\n"
+      "  iol generate --model models/tiny --prompt-ids 256,72,105 --max-tokens 16 --temperature 0\n"
+      "  iol generate --preset llama-3.1-8b --load-format dummy --prompt-ids 1,2,3 --output-ids\n"
+      "Run 'iol SUBCOMMAND --help' for each subcommand's options.");
+  iol::cli::CommandRunner runner;
+  iol::cli::add_generate_command(app, runner);
+  iol::cli::add_model_command(app, runner);
+  try {
+    app.parse(argc, argv);
+  } catch (const CLI::CallForHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForAllHelp& e) {
+    return app.exit(e);
+  } catch (const CLI::CallForVersion& e) {
+    return app.exit(e);
+  } catch (const CLI::ParseError& e) {
+    fmt::print(stderr, "iol: error: {} (see --help)\n", e.what());
+    return 2;
+  }
+  try {
+    runner();
+  } catch (const iol::UsageError& e) {
+    fmt::print(stderr, "iol: error: {} (see --help)\n", e.what());
+    return 2;
+  } catch (const std::exception& e) {
+    fmt::print(stderr, "iol: error: {}\n", e.what());
+    return 1;
+  }
+  return 0;
+}
