@@ -21,6 +21,15 @@ int main(int argc, char** argv) {
   iol::cli::CommandRunner runner;
   iol::cli::add_generate_command(app, runner);
   iol::cli::add_model_command(app, runner);
+  auto is_subcommand = [&](const char* name) {
+    for (const CLI::App* sub : app.get_subcommands({}))
+      if (sub->get_name() == name) return true;
+    return false;
+  };
+  if (argc > 1 && argv[1][0] != '-' && !is_subcommand(argv[1])) {
+    fmt::print(stderr, "iol: error: unknown subcommand '{}' (see --help)\n", argv[1]);
+    return 2;
+  }
   try {
     app.parse(argc, argv);
   } catch (const CLI::CallForHelp& e) {

@@ -184,7 +184,18 @@ std::vector<int64_t> read_eos(const ConfigReader& reader) {
 
 }  // namespace
 
+static ModelConfig parse_config(const json& root, const std::string& source);
+
 ModelConfig ModelConfig::from_json(const json& root, const std::string& source) {
+  // Type errors the checks below do not anticipate still become one-line iol::Errors.
+  try {
+    return parse_config(root, source);
+  } catch (const json::exception& error) {
+    fail("{}: unexpected value: {}", source, error.what());
+  }
+}
+
+static ModelConfig parse_config(const json& root, const std::string& source) {
   if (!root.is_object()) fail("{}: expected a JSON object at the top level", source);
   ConfigReader reader(root, source);
   ModelConfig config;
@@ -247,6 +258,8 @@ ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string
       (void)ignored;
     } catch (const json::parse_error& error) {
       fail("{}: malformed JSON at byte {}: {}", source, error.byte, error.what());
+    } catch (const json::exception& error) {
+      fail("{}: malformed JSON: {}", source, error.what());
     }
     fail("{}: malformed JSON", source);
   }

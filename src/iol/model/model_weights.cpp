@@ -27,7 +27,8 @@ void fill_dummy_tensor(const WeightSpec& spec, uint64_t seed, DType dtype, std::
   const double kUnit = std::sqrt(3.0);
   double scale = 0.0, offset = 0.0;
   switch (spec.kind) {
-    case WeightKind::Embedding: scale = kUnit; break;
+    // Small next to the layers' outputs: with tied embeddings a large one makes the model echo its input.
+    case WeightKind::Embedding: scale = 0.02 * kUnit; break;
     case WeightKind::Linear: scale = kUnit / std::sqrt(static_cast<double>(spec.shape[1])); break;
     case WeightKind::Bias: scale = 0.1; break;
     case WeightKind::Norm: scale = 0.1; offset = 1.0; break;

@@ -68,6 +68,14 @@ Vocabulary Vocabulary::from_file(const std::string& path) {
 }
 
 Vocabulary Vocabulary::from_json(const json& root, const std::string& source) {
+  try {
+    return parse_vocabulary(root, source);
+  } catch (const json::exception& error) {
+    fail("{}: unexpected value: {}", source, error.what());
+  }
+}
+
+Vocabulary Vocabulary::parse_vocabulary(const json& root, const std::string& source) {
   if (!root.is_object()) fail("{}: expected a JSON object", source);
   auto model = root.find("model");
   if (model == root.end() || !model->is_object()) fail("{}: missing 'model' object", source);

@@ -25,6 +25,8 @@ class Vocabulary {
   bool strips_leading_space() const { return strip_leading_space_; }
 
  private:
+  static Vocabulary parse_vocabulary(const nlohmann::json& tokenizer_json, const std::string& source);
+
   std::vector<std::string> token_bytes_;
   std::vector<bool> special_;
   bool strip_leading_space_ = false;

@@ -1,0 +1,145 @@
+// The iol command line end to end: outputs, exit codes (2 usage, 1 runtime) and one-line errors.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <array>
+#include <cstdio>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "../support/temp_dir.hpp"
+
+namespace iol {
+namespace {
+
+struct Result {
+  int exit_code;
+  std::string out, err;
+};
+
+Result run(const std::string& args) {
+  testing::TempDir dir;
+  std::string command = std::string(IOL_BINARY) + " " + args + " >" + dir.str("out") + " 2>" + dir.str("err");
+  int status = std::system(command.c_str());
+  auto slurp = [](const std::string& path) {
+    std::ifstream in(path);
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir.str("out")), slurp(dir.str("err"))};
+}
+
+int count_lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
+
+TEST(Cli, HelpShowsExamplesForEverySubcommand) {
+  for (const char* sub : {"", "generate", "model", "model create", "model info"}) {
+    Result r = run(std::string(sub) + " --help");
+    EXPECT_EQ(r.exit_code, 0) << sub;
+    EXPECT_NE(r.out.find("Example"), std::string::npos) << "'iol " << sub << " --help' has no examples";
+  }
+}
+
+TEST(Cli, CreatedModelGeneratesTheSameAsThePresetsDummyWeights) {
+  testing::TempDir dir;
+  Result created = run("model create --preset tiny --seed 11 --out " + dir.str("tiny"));
+  ASSERT_EQ(created.exit_code, 0) << created.err;
+  const std::string args = " --prompt-ids 256,1,2,3 --max-tokens 12 --temperature 0 --ignore-eos --output-ids";
+  Result from_dir = run("generate --model " + dir.str("tiny") + args);
+  Result from_preset = run("generate --preset tiny --weights-seed 11" + args);
+  ASSERT_EQ(from_dir.exit_code, 0) << from_dir.err;
+  EXPECT_EQ(from_dir.out, from_preset.out);
+  EXPECT_EQ(std::count(from_dir.out.begin(), from_dir.out.end(), ','), 11);
+  EXPECT_NE(from_dir.err.find("iol generate: 4 prompt + 12 output tokens"), std::string::npos) << from_dir.err;
+  EXPECT_NE(from_dir.err.find("TTFT"), std::string::npos);
+  Result info = run("model info --model " + dir.str("tiny"));
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.out.find("architecture: LlamaForCausalLM"), std::string::npos);
+}
+
+TEST(Cli, SeededSamplingIsReproducibleAndJsonCarriesLogprobs) {
+  const std::string base = "generate --preset tiny --prompt-ids 256,5 --max-tokens 16 --ignore-eos --output-ids";
+  Result a = run(base + " --seed 3"), b = run(base + " --seed 3"), c = run(base + " --seed 4");
+  ASSERT_EQ(a.exit_code, 0) << a.err;
+  EXPECT_EQ(a.out, b.out);
+  EXPECT_NE(a.out, c.out);
+  Result json = run("generate --preset tiny --prompt-ids 256,5 --max-tokens 3 --temperature 0 --json --logprobs 2 --ignore-eos");
+  ASSERT_EQ(json.exit_code, 0) << json.err;
+  auto parsed = nlohmann::json::parse(json.out);
+  EXPECT_EQ(parsed["output_ids"].size(), 3u);
+  EXPECT_EQ(parsed["logprobs"][0]["top"].size(), 2u);
+  EXPECT_EQ(parsed["finish_reason"], "length");
+}
+
+TEST(Cli, StopTokenEndsGeneration) {
+  Result greedy = run("generate --preset tiny --prompt-ids 256,9 --max-tokens 8 --temperature 0 --ignore-eos --output-ids");
+  ASSERT_EQ(greedy.exit_code, 0);
+  std::string third = greedy.out.substr(0, greedy.out.find('\n'));
+  // Stop at the first token's id: generation ends after one token.
+  std::string first = third.substr(0, third.find(','));
+  Result stopped = run("generate --preset tiny --prompt-ids 256,9 --max-tokens 8 --temperature 0 --ignore-eos --output-ids "
+                       "--stop-token-ids " + first);
+  EXPECT_EQ(stopped.out, first + "\n");
+  EXPECT_NE(stopped.err.find("finish stop"), std::string::npos);
+}
+
+TEST(Cli, UsageErrorsExitTwoWithOneLine) {
+  const std::pair<const char*, const char*> cases[] = {
+      {"generate --preset tiny", "iol: error: no prompt: pass --prompt-ids 1,2,3 (see --help)\n"},
+      {"generate --preset tiny --prompt hello",
+       "iol: error: text prompts need the tokenizer, which is not implemented yet: pass token ids with --prompt-ids (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1,x", "iol: error: --prompt-ids: 'x' is not a non-negative token id (expected e.g. 1,2,3) (see --help)\n"},
+      {"generate --prompt-ids 1", "iol: error: give exactly one of --model DIR or --preset NAME (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --load-format gguf",
+       "iol: error: --load-format must be auto, safetensors or dummy (got 'gguf') (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --bogus", "iol: error: The following argument was not expected: --bogus (see --help)\n"},
+      {"model create --preset tiny", "iol: error: --out is required (see --help)\n"},
+      {"frobnicate", "iol: error: unknown subcommand 'frobnicate' (see --help)\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    Result r = run(args);
+    EXPECT_EQ(r.exit_code, 2) << args;
+    EXPECT_EQ(r.err, message) << args;
+  }
+}
+
+TEST(Cli, RuntimeErrorsExitOneWithOneLine) {
+  testing::TempDir dir;
+  std::ofstream(dir.str("config.json")) << R"({"architectures": ["GPT2LMHeadModel"]})";
+  const std::pair<std::string, std::string> cases[] = {
+      {"generate --model " + dir.str() + " --prompt-ids 1",
+       "iol: error: " + dir.str("config.json") + ": architecture 'GPT2LMHeadModel' is not supported (supported: "
+       "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)\n"},
+      {"generate --preset tiny --prompt-ids 1,512", "iol: error: prompt token id 512 is outside the vocabulary [0, 512)\n"},
+      {"generate --preset tiny --prompt-ids 1 --max-tokens 5000",
+       "iol: error: prompt (1 tokens) + max_tokens (5000) = 5001 exceeds the maximum model length 2048\n"},
+      {"generate --preset tiny --prompt-ids 1 --top-p 2", "iol: error: sampling: top_p must be in (0, 1] (got 2)\n"},
+      {"generate --preset nope --prompt-ids 1",
+       "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, llama-3.1-8b, llama-3.1-70b, llama-2-7b, "
+       "llama-2-70b, qwen2.5-7b, mistral-7b)\n"},
+  };
+  for (const auto& [args, message] : cases) {
+    Result r = run(args);
+    EXPECT_EQ(r.exit_code, 1) << args;
+    EXPECT_EQ(r.err, message) << args;
+    EXPECT_EQ(count_lines(r.err), 1);
+  }
+}
+
+TEST(Cli, BinaryLinksOnlyToolchainRuntimeLibraries) {
+  // Binaries built on Debian 12 must run on Ubuntu 24.04: no shared fmt/spdlog/gtest whose
+  // sonames differ between the two; only libc, libm, libstdc++, libgcc_s.
+  FILE* pipe = popen(("ldd " + std::string(IOL_BINARY)).c_str(), "r");
+  ASSERT_NE(pipe, nullptr);
+  std::array<char, 512> line{};
+  while (fgets(line.data(), line.size(), pipe)) {
+    std::string text(line.data());
+    bool allowed = text.find("linux-vdso") != std::string::npos || text.find("ld-linux") != std::string::npos;
+    for (const char* lib : {"libc.so", "libm.so", "libstdc++.so", "libgcc_s.so", "libpthread.so", "libdl.so", "librt.so"})
+      allowed |= text.find(lib) != std::string::npos;
+    EXPECT_TRUE(allowed) << "unexpected shared library: " << text;
+  }
+  pclose(pipe);
+}
+
+}  // namespace
+}  // namespace iol
