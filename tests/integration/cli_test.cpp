@@ -84,7 +84,7 @@ TEST(Cli, StopTokenEndsGeneration) {
 
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   const std::pair<const char*, const char*> cases[] = {
-      {"generate --preset tiny", "iol: error: no prompt: pass --prompt-ids 1,2,3 (see --help)\n"},
+      {"generate --preset tiny", "iol: error: no prompt: pass --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},
       {"generate --preset tiny --prompt hello",
        "iol: error: text prompts need the tokenizer, which is not implemented yet: pass token ids with --prompt-ids (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1,x", "iol: error: --prompt-ids: 'x' is not a non-negative token id (expected e.g. 1,2,3) (see --help)\n"},
@@ -109,9 +109,9 @@ TEST(Cli, RuntimeErrorsExitOneWithOneLine) {
       {"generate --model " + dir.str() + " --prompt-ids 1",
        "iol: error: " + dir.str("config.json") + ": architecture 'GPT2LMHeadModel' is not supported (supported: "
        "LlamaForCausalLM, MistralForCausalLM, Qwen2ForCausalLM)\n"},
-      {"generate --preset tiny --prompt-ids 1,512", "iol: error: prompt token id 512 is outside the vocabulary [0, 512)\n"},
+      {"generate --preset tiny --prompt-ids 1,512", "iol: error: request rejected: prompt token id 512 is outside the vocabulary [0, 512)\n"},
       {"generate --preset tiny --prompt-ids 1 --max-tokens 5000",
-       "iol: error: prompt (1 tokens) + max_tokens (5000) = 5001 exceeds the maximum model length 2048\n"},
+       "iol: error: request rejected: prompt (1 tokens) + max_tokens (5000) = 5001 exceeds the maximum model length 2048\n"},
       {"generate --preset tiny --prompt-ids 1 --top-p 2", "iol: error: sampling: top_p must be in (0, 1] (got 2)\n"},
       {"generate --preset nope --prompt-ids 1",
        "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, llama-3.1-8b, llama-3.1-70b, llama-2-7b, "

@@ -12,7 +12,7 @@
 
 #include "../support/temp_dir.hpp"
 #include "iol/backend/cpu/cpu_backend.hpp"
-#include "iol/engine/generator.hpp"
+#include "iol/engine/llm.hpp"
 #include "iol/model/model_source.hpp"
 #include "iol/model/presets.hpp"
 #include "iol/tokenizer/vocabulary.hpp"
@@ -114,13 +114,17 @@ TEST_P(HfParity, LogitsAndGreedyTokensMatchTransformers) {
     {
       backend::cpu::CpuBackend backend(loaded.config, loaded.weights, num_blocks, block_size);
       auto vocabulary = tokenizer::Vocabulary::from_file(dir.str("tokenizer.json"));
-      engine::Generator generator(backend, loaded.config, &vocabulary);
+      engine::EngineConfig engine_config;
+      engine_config.num_kv_blocks = num_blocks;
+      engine_config.block_size = block_size;
+      engine_config.max_model_len = rc.num_positions;
+      engine::Engine engine(engine_config, backend, loaded.config, &vocabulary);
       sampling::SamplingParams params;
       params.temperature = 0.0f;
       params.max_tokens = static_cast<int32_t>(rc.greedy_ids.size());
       params.ignore_eos = true;
       params.logprobs = 1;
-      engine::GenerationResult result = generator.generate(rc.prompt_ids, params);
+      engine::Completion result = engine::generate(engine, {rc.prompt_ids}, {params})[0];
       EXPECT_EQ(result.output_ids, rc.greedy_ids);
       // The decode-step logprob of each token matches log_softmax of HF's logits at that position.
       for (size_t k = 0; k < result.tokens.size() && k < rc.greedy_ids.size(); ++k) {

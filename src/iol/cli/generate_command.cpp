@@ -2,6 +2,7 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
+#include <fstream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,7 +14,9 @@
 #include "iol/cli/model_options.hpp"
 #include "iol/cli/parse_ids.hpp"
 #include "iol/core/error.hpp"
-#include "iol/engine/generator.hpp"
+#include "iol/cli/engine_options.hpp"
+#include "iol/engine/engine.hpp"
+#include "iol/engine/llm.hpp"
 #include "iol/tokenizer/vocabulary.hpp"
 
 namespace iol::cli {
@@ -22,17 +25,35 @@ namespace {
 
 struct GenerateOptions {
   ModelOptions model;
+  EngineOptions engine;
   std::string prompt;
   std::string prompt_ids;
+  std::string prompts_file;
   bool output_ids = false;
   bool json = false;
   sampling::SamplingParams sampling;
   int64_t seed = -1;
   std::string stop_token_ids;
-  int64_t max_model_len = 0;
-  int64_t block_size = 16;
-  size_t threads = 0;
 };
+
+// One prompt per line as comma-separated token ids; blank lines and '#' comments are skipped.
+std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path) {
+  std::ifstream in(path);
+  if (!in) fail("{}: cannot open prompts file", path);
+  std::vector<std::vector<int32_t>> prompts;
+  std::string line;
+  for (int line_number = 1; std::getline(in, line); ++line_number) {
+    if (line.find_first_not_of(" \t\r") == std::string::npos || line[line.find_first_not_of(" \t")] == '#') continue;
+    if (!line.empty() && line.back() == '\r') line.pop_back();
+    try {
+      prompts.push_back(parse_id_list(line, "prompt"));
+    } catch (const Error& e) {
+      fail("{}:{}: {}", path, line_number, e.what());
+    }
+  }
+  if (prompts.empty()) fail("{}: no prompts (one comma-separated id list per line)", path);
+  return prompts;
+}
 
 // The vocabulary for decoding: the model directory's tokenizer.json, or the synthetic one of a preset.
 std::unique_ptr<tokenizer::Vocabulary> load_vocabulary(const ModelOptions& options, const model::ModelConfig& config) {
@@ -47,61 +68,97 @@ std::unique_ptr<tokenizer::Vocabulary> load_vocabulary(const ModelOptions& optio
   return std::make_unique<tokenizer::Vocabulary>(tokenizer::Vocabulary::from_json(files.first, "synthetic tokenizer"));
 }
 
-void run_generate(GenerateOptions& o) {
-  if (!o.prompt.empty() && !o.prompt_ids.empty()) throw UsageError("give either --prompt or --prompt-ids, not both");
-  if (o.prompt_ids.empty()) {
-    if (!o.prompt.empty())
-      throw UsageError("text prompts need the tokenizer, which is not implemented yet: pass token ids with --prompt-ids");
-    throw UsageError("no prompt: pass --prompt-ids 1,2,3");
+nlohmann::json completion_json(const engine::Completion& c) {
+  nlohmann::json logprobs = nlohmann::json::array();
+  for (const auto& token : c.tokens) {
+    nlohmann::json top = nlohmann::json::array();
+    for (const auto& [id, logprob] : token.top_logprobs) top.push_back({{"id", id}, {"logprob", logprob}});
+    logprobs.push_back({{"id", token.token}, {"logprob", token.logprob}, {"top", top}});
   }
-  std::vector<int32_t> prompt = parse_id_list(o.prompt_ids, "--prompt-ids");
+  const auto& t = c.timestamps;
+  return {{"prompt_ids", c.prompt_ids},
+          {"output_ids", c.output_ids},
+          {"text", c.text},
+          {"finish_reason", engine::finish_reason_name(c.finish_reason)},
+          {"ttft_ms", (t.first_token - t.arrival) * 1e3},
+          {"e2e_ms", (t.finished - t.arrival) * 1e3},
+          {"cached_prompt_tokens", c.num_cached_prompt_tokens},
+          {"preemptions", c.num_preemptions},
+          {"logprobs", logprobs}};
+}
+
+void run_generate(GenerateOptions& o) {
+  const int sources = !o.prompt.empty() + !o.prompt_ids.empty() + !o.prompts_file.empty();
+  if (sources > 1) throw UsageError("give one of --prompt, --prompt-ids or --prompts-file");
+  if (!o.prompt.empty())
+    throw UsageError("text prompts need the tokenizer, which is not implemented yet: pass token ids with --prompt-ids");
+  if (sources == 0) throw UsageError("no prompt: pass --prompt-ids 1,2,3 or --prompts-file FILE");
+  std::vector<std::vector<int32_t>> prompts = o.prompts_file.empty()
+                                                  ? std::vector<std::vector<int32_t>>{parse_id_list(o.prompt_ids, "--prompt-ids")}
+                                                  : read_prompts_file(o.prompts_file);
   if (o.seed >= 0) o.sampling.seed = static_cast<uint64_t>(o.seed);
   if (!o.stop_token_ids.empty()) o.sampling.stop_token_ids = parse_id_list(o.stop_token_ids, "--stop-token-ids");
 
   model::LoadedModel loaded = model::load_model(o.model.to_source());
   const model::ModelConfig& config = loaded.config;
-  o.sampling.validate(config.vocab_size);
-  int64_t max_len = o.max_model_len > 0 ? o.max_model_len
-                                         : std::min<int64_t>(config.max_position_embeddings,
-                                                             static_cast<int64_t>(prompt.size()) + o.sampling.max_tokens);
-  if (o.block_size <= 0) throw UsageError("--block-size must be positive");
-  int64_t num_blocks = (max_len + o.block_size - 1) / o.block_size;
-  backend::cpu::CpuBackend backend(config, loaded.weights, num_blocks, o.block_size, o.threads);
+  engine::EngineConfig engine_config =
+      o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
+  backend::cpu::CpuBackend backend(config, loaded.weights, engine_config.num_kv_blocks, engine_config.block_size,
+                                   o.engine.threads);
   auto vocabulary = load_vocabulary(o.model, config);
-  engine::Generator generator(backend, config, vocabulary.get());
+  engine::Engine engine(engine_config, backend, config, vocabulary.get());
 
-  const bool stream_text = !o.output_ids && !o.json;
-  engine::GenerationResult result = generator.generate(prompt, o.sampling, [&](std::string_view text) {
-    if (stream_text) {
-      std::fwrite(text.data(), 1, text.size(), stdout);
-      std::fflush(stdout);
-    }
-  });
-  if (stream_text) std::fputc('\n', stdout);
-  if (o.output_ids) fmt::print("{}\n", fmt::join(result.output_ids, ","));
-  if (o.json) {
-    nlohmann::json out = {{"model", loaded.description},
-                          {"prompt_ids", prompt},
-                          {"output_ids", result.output_ids},
-                          {"text", result.text},
-                          {"finish_reason", engine::finish_reason_name(result.finish_reason)},
-                          {"ttft_ms", result.ttft_seconds * 1e3},
-                          {"total_ms", result.total_seconds * 1e3}};
-    nlohmann::json logprobs = nlohmann::json::array();
-    for (const auto& token : result.tokens) {
-      nlohmann::json top = nlohmann::json::array();
-      for (const auto& [id, logprob] : token.top_logprobs) top.push_back({{"id", id}, {"logprob", logprob}});
-      logprobs.push_back({{"id", token.token}, {"logprob", token.logprob}, {"top", top}});
-    }
-    out["logprobs"] = logprobs;
-    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  // A single prompt streams its text as it is generated; several print when done, in order.
+  const bool stream_text = prompts.size() == 1 && !o.output_ids && !o.json;
+  std::vector<engine::Completion> completions(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    engine.add_request(prompts[i], o.sampling, [&, i](const engine::RequestOutput& out) {
+      if (stream_text && !out.new_text.empty()) {
+        std::fwrite(out.new_text.data(), 1, out.new_text.size(), stdout);
+        std::fflush(stdout);
+      }
+      if (!out.finished) return;
+      engine::Completion& c = completions[i];
+      const engine::Sequence& seq = out.sequence;
+      c.prompt_ids.assign(seq.prompt_ids().begin(), seq.prompt_ids().end());
+      c.output_ids.assign(seq.output_ids().begin(), seq.output_ids().end());
+      c.tokens = seq.sampled();
+      c.text = seq.text();
+      c.finish_reason = seq.finish_reason();
+      c.timestamps = seq.timestamps;
+      c.num_cached_prompt_tokens = seq.num_cached_prompt_tokens;
+      c.num_preemptions = seq.num_preemptions;
+    });
   }
-  const double decode_seconds = result.total_seconds - result.ttft_seconds;
-  const size_t n = result.output_ids.size();
-  fmt::print(stderr, "iol generate: {} prompt + {} output tokens in {:.3f} s; TTFT {:.1f} ms; decode {:.1f} tok/s; finish {}; {}\n",
-             prompt.size(), n, result.total_seconds, result.ttft_seconds * 1e3,
-             n > 1 && decode_seconds > 0 ? static_cast<double>(n - 1) / decode_seconds : 0.0,
-             engine::finish_reason_name(result.finish_reason), loaded.description);
+  const double start = engine.now();
+  while (engine.has_unfinished()) engine.step();
+  const double elapsed = engine.now() - start;
+
+  if (stream_text) std::fputc('\n', stdout);
+  for (const auto& c : completions) {
+    if (o.json) fmt::print("{}\n", completion_json(c).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    else if (o.output_ids) fmt::print("{}\n", fmt::join(c.output_ids, ","));
+    else if (!stream_text) fmt::print("{}\n", c.text);
+  }
+  size_t output_tokens = 0;
+  for (const auto& c : completions) output_tokens += c.output_ids.size();
+  const engine::EngineStats stats = engine.stats();
+  if (prompts.size() == 1) {
+    const engine::Completion& c = completions[0];
+    const double ttft = c.timestamps.first_token - c.timestamps.arrival;
+    const double decode = c.timestamps.finished - c.timestamps.first_token;
+    fmt::print(stderr, "iol generate: {} prompt + {} output tokens in {:.3f} s; TTFT {:.1f} ms; decode {:.1f} tok/s; "
+               "finish {}; {}\n", c.prompt_ids.size(), c.output_ids.size(), elapsed, ttft * 1e3,
+               c.output_ids.size() > 1 && decode > 0 ? static_cast<double>(c.output_ids.size() - 1) / decode : 0.0,
+               engine::finish_reason_name(c.finish_reason), loaded.description);
+  } else {
+    fmt::print(stderr, "iol generate: {} requests, {} output tokens in {:.3f} s ({:.1f} output tok/s); peak {} running, "
+               "peak {} of {} KV blocks; {} preemptions; prefix-cache hit rate {:.1f}%; batching {}, kv-layout {}; {}\n",
+               prompts.size(), output_tokens, elapsed, elapsed > 0 ? static_cast<double>(output_tokens) / elapsed : 0.0,
+               stats.peak_num_running, stats.peak_used_blocks, stats.blocks.num_blocks, stats.num_preemptions,
+               100.0 * stats.blocks.prefix_hit_rate(), engine::batching_mode_name(engine_config.batching),
+               engine::kv_layout_name(engine_config.kv_layout), loaded.description);
+  }
 }
 
 }  // namespace
@@ -113,10 +170,13 @@ void add_generate_command(CLI::App& app, CommandRunner& runner) {
       "Examples:\n"
       "  iol generate --preset tiny --prompt-ids 256,72,101,108,108,111 --max-tokens 32 --temperature 0\n"
       "  iol generate --model models/tiny --prompt-ids 256,1,2 --output-ids --temperature 0.8 --top-p 0.9 --seed 7\n"
-      "  iol generate --model models/tiny --prompt-ids 256,3 --json --logprobs 5 --max-tokens 4");
+      "  iol generate --model models/tiny --prompt-ids 256,3 --json --logprobs 5 --max-tokens 4\n"
+      "  iol generate --preset tiny --prompts-file prompts.txt --output-ids --batching static --kv-layout contiguous");
   options->model.add_to(*command);
   command->add_option("--prompt", options->prompt, "Text prompt (needs the tokenizer; not implemented yet)");
   command->add_option("--prompt-ids", options->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
+  command->add_option("--prompts-file", options->prompts_file,
+                      "File with one prompt per line (comma-separated ids): run as one in-flight batch");
   command->add_flag("--output-ids", options->output_ids, "Print the generated ids on one line instead of text");
   command->add_flag("--json", options->json, "Print one JSON object: ids, text, logprobs, finish reason, timings");
   auto& s = options->sampling;
@@ -135,9 +195,7 @@ void add_generate_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("--stop-token-ids", options->stop_token_ids, "Comma-separated ids that end generation");
   command->add_flag("--ignore-eos", s.ignore_eos, "Keep generating past EOS");
   command->add_option("--logprobs", s.logprobs, "Top-n logprobs per token (with --json)")->capture_default_str();
-  command->add_option("--max-model-len", options->max_model_len, "KV capacity in tokens (default: prompt + max tokens)");
-  command->add_option("--block-size", options->block_size, "KV-cache block size in tokens")->capture_default_str();
-  command->add_option("--threads", options->threads, "CPU threads (0 = all cores)")->capture_default_str();
+  options->engine.add_to(*command);
   command->callback([options, &runner] { runner = [options] { run_generate(*options); }; });
 }
 

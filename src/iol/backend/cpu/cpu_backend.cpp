@@ -51,8 +51,8 @@ CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const m
   kv_shape_ = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
   size_t elements = static_cast<size_t>(config.num_hidden_layers * num_kv_blocks *
                                         kv_shape_.elements_per_block_per_layer());
-  k_cache_.assign(elements, 0.0f);
-  v_cache_.assign(elements, 0.0f);
+  k_cache_ = std::make_unique_for_overwrite<float[]>(elements);
+  v_cache_ = std::make_unique_for_overwrite<float[]>(elements);
   inv_freq_ = rope_inverse_frequencies(config.rope, config.head_dim);
 }
 
@@ -82,8 +82,8 @@ void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float*
   for (size_t t = 0; t < batch.num_tokens(); ++t) {
     // A slot addresses [block][offset]; each holds kv_heads × head_dim contiguous values.
     const int64_t base = layer_offset + batch.slot_mapping[t] * kv_size;
-    std::copy_n(k + static_cast<int64_t>(t) * kv_size, kv_size, k_cache_.begin() + base);
-    std::copy_n(v + static_cast<int64_t>(t) * kv_size, kv_size, v_cache_.begin() + base);
+    std::copy_n(k + static_cast<int64_t>(t) * kv_size, kv_size, k_cache_.get() + base);
+    std::copy_n(v + static_cast<int64_t>(t) * kv_size, kv_size, v_cache_.get() + base);
   }
 }
 
@@ -119,7 +119,7 @@ void CpuBackend::attention(const ForwardBatch& batch, int64_t layer, const float
       scores.resize(static_cast<size_t>(last - first + 1));
       float max_score = -INFINITY;
       for (int64_t p = first; p <= last; ++p) {
-        float score = dot(query, k_cache_.data() + kv_offset(p), head_dim) * scale;
+        float score = dot(query, k_cache_.get() + kv_offset(p), head_dim) * scale;
         scores[static_cast<size_t>(p - first)] = score;
         max_score = std::max(max_score, score);
       }
@@ -129,7 +129,7 @@ void CpuBackend::attention(const ForwardBatch& batch, int64_t layer, const float
       std::fill_n(o, head_dim, 0.0f);
       for (int64_t p = first; p <= last; ++p) {
         const float weight = scores[static_cast<size_t>(p - first)] / sum;
-        const float* value = v_cache_.data() + kv_offset(p);
+        const float* value = v_cache_.get() + kv_offset(p);
         for (int64_t d = 0; d < head_dim; ++d) o[d] += weight * value[d];
       }
     }

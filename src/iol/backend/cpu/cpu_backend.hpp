@@ -34,7 +34,8 @@ class CpuBackend final : public Backend {
   model::ModelConfig config_;
   std::shared_ptr<const model::ModelWeights> weights_;
   KvCacheShape kv_shape_;
-  std::vector<float> k_cache_, v_cache_;  // [layer][block][offset][kv_head][head_dim]
+  // [layer][block][offset][kv_head][head_dim]; left uninitialized: pages are touched only when used.
+  std::unique_ptr<float[]> k_cache_, v_cache_;
   std::vector<float> inv_freq_;           // RoPE inverse frequencies, head_dim / 2
   ThreadPool pool_;
 };

@@ -1,0 +1,43 @@
+#include "iol/cli/engine_options.hpp"
+
+#include <fmt/format.h>
+
+#include "iol/core/error.hpp"
+
+namespace iol::cli {
+
+void EngineOptions::add_to(CLI::App& command) {
+  command.add_option("--kv-cache-memory", kv_cache_memory, "KV-cache pool in bytes")->capture_default_str();
+  command.add_option("--block-size", block_size, "KV-cache block size in tokens")->capture_default_str();
+  command.add_option("--max-num-seqs", max_num_seqs, "Sequences running at once at most")->capture_default_str();
+  command.add_option("--max-num-batched-tokens", max_num_batched_tokens, "Tokens per engine step at most")
+      ->capture_default_str();
+  command.add_option("--max-model-len", max_model_len, "Prompt + output tokens per request (default: the config's)");
+  command.add_option("--batching", batching, "inflight | static (PyTorch-generate style)")->capture_default_str();
+  command.add_option("--kv-layout", kv_layout, "paged | contiguous (reserve max-model-len per sequence)")
+      ->capture_default_str();
+  command.add_flag("--no-prefix-caching", no_prefix_caching, "Disable automatic prefix caching");
+  command.add_flag("--no-chunked-prefill", no_chunked_prefill, "Prefill each prompt in one step");
+  command.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+}
+
+engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, int64_t bytes_per_block) const {
+  if (block_size <= 0) throw UsageError("--block-size must be positive");
+  if (kv_cache_memory <= 0) throw UsageError("--kv-cache-memory must be positive");
+  engine::EngineConfig config;
+  config.block_size = block_size;
+  config.num_kv_blocks = kv_cache_memory / bytes_per_block;
+  if (config.num_kv_blocks == 0)
+    throw UsageError(fmt::format("--kv-cache-memory {} holds no block (one block of {} tokens needs {} bytes)",
+                                 kv_cache_memory, block_size, bytes_per_block));
+  config.max_num_seqs = max_num_seqs;
+  config.max_num_batched_tokens = max_num_batched_tokens;
+  config.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
+  config.batching = engine::parse_batching_mode(batching);
+  config.kv_layout = engine::parse_kv_layout(kv_layout);
+  config.enable_prefix_caching = !no_prefix_caching;
+  config.enable_chunked_prefill = !no_chunked_prefill;
+  return config;
+}
+
+}  // namespace iol::cli

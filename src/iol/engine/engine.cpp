@@ -1,0 +1,178 @@
+#include "iol/engine/engine.hpp"
+
+#include <algorithm>
+
+#include "iol/core/error.hpp"
+
+namespace iol::engine {
+
+Engine::Engine(const EngineConfig& config, backend::Backend& backend, const model::ModelConfig& model_config,
+               const tokenizer::Vocabulary* vocabulary)
+    : config_(config),
+      backend_(backend),
+      model_config_(model_config),
+      vocabulary_(vocabulary),
+      block_manager_(config.num_kv_blocks, config.block_size,
+                     config.enable_prefix_caching && config.kv_layout == KvLayout::Paged),
+      scheduler_(config_, block_manager_) {
+  config_.validate();
+  const auto& kv = backend.kv_cache_shape();
+  if (kv.num_blocks != config_.num_kv_blocks || kv.block_size != config_.block_size)
+    fail("engine: backend KV cache has {} blocks of {} tokens, engine expects {} of {}", kv.num_blocks, kv.block_size,
+         config_.num_kv_blocks, config_.block_size);
+}
+
+RequestId Engine::add_request(std::vector<int32_t> prompt_ids, const sampling::SamplingParams& params,
+                              OutputCallback on_output) {
+  const int64_t vocab = model_config_.vocab_size;
+  params.validate(vocab);
+  if (prompt_ids.empty()) fail("request rejected: the prompt is empty");
+  for (auto id : prompt_ids)
+    if (id < 0 || id >= vocab) fail("request rejected: prompt token id {} is outside the vocabulary [0, {})", id, vocab);
+  const int64_t total = static_cast<int64_t>(prompt_ids.size()) + params.max_tokens;
+  if (total > config_.max_model_len)
+    fail("request rejected: prompt ({} tokens) + max_tokens ({}) = {} exceeds the maximum model length {}",
+         prompt_ids.size(), params.max_tokens, total, config_.max_model_len);
+  if ((total + config_.block_size - 1) / config_.block_size > config_.num_kv_blocks)
+    fail("request rejected: {} tokens need more KV blocks than the pool has ({} × {} tokens)", total,
+         config_.num_kv_blocks, config_.block_size);
+  if (!config_.enable_chunked_prefill && static_cast<int64_t>(prompt_ids.size()) + params.max_tokens > config_.max_num_batched_tokens)
+    fail("request rejected: without chunked prefill, prompt + output ({} tokens) must fit max_num_batched_tokens {} "
+         "(a preempted request is recomputed in one step)", total, config_.max_num_batched_tokens);
+  if (!params.stop.empty() && !vocabulary_) fail("request rejected: stop strings need a tokenizer to decode text");
+
+  const RequestId id = next_id_++;
+  std::vector<int32_t> eos;
+  for (auto e : model_config_.eos_token_ids) eos.push_back(static_cast<int32_t>(e));
+  auto sequence = std::make_unique<Sequence>(id, std::move(prompt_ids), params, std::move(eos), vocabulary_, now());
+  std::lock_guard lock(incoming_mutex_);
+  incoming_.push_back({std::move(sequence), std::move(on_output)});
+  ++num_unfinished_;
+  return id;
+}
+
+void Engine::abort_request(RequestId id) {
+  std::lock_guard lock(incoming_mutex_);
+  incoming_aborts_.push_back(id);
+}
+
+bool Engine::has_unfinished() const { return num_unfinished_.load() > 0; }
+
+void Engine::drain_incoming() {
+  std::vector<Entry> arrived;
+  std::vector<RequestId> aborts;
+  {
+    std::lock_guard lock(incoming_mutex_);
+    arrived.swap(incoming_);
+    aborts.swap(incoming_aborts_);
+  }
+  for (auto& entry : arrived) {
+    Sequence* sequence = entry.sequence.get();
+    live_.emplace(sequence->id(), std::move(entry));
+    scheduler_.add(sequence);
+  }
+  for (RequestId id : aborts) {
+    auto it = live_.find(id);
+    if (it == live_.end()) continue;
+    Sequence& sequence = *it->second.sequence;
+    scheduler_.abort(&sequence);
+    sequence.abort(now());
+    if (it->second.on_output) it->second.on_output({id, -1, {}, true, sequence});
+    ++stats_.num_aborted;
+    --num_unfinished_;
+    live_.erase(it);
+  }
+}
+
+void Engine::step() {
+  drain_incoming();
+  SchedulerOutput scheduled = scheduler_.schedule(now());
+  stats_.num_preemptions += scheduled.num_preempted;
+  if (!scheduled.scheduled.empty()) run_batch(scheduled);
+  ++stats_.num_steps;
+  const int64_t used = block_manager_.num_blocks() - block_manager_.num_free_blocks();
+  stats_.peak_used_blocks = std::max(stats_.peak_used_blocks, used);
+  stats_.sum_used_blocks += used;
+}
+
+void Engine::run_batch(const SchedulerOutput& out) {
+  // Flatten the scheduled sequences into one ForwardBatch (docs/kv-cache.md).
+  const int64_t block_size = config_.block_size;
+  size_t max_blocks = 0;
+  for (const auto& s : out.scheduled) max_blocks = std::max(max_blocks, s.sequence->block_table.size());
+  std::vector<int32_t> token_ids, positions, query_start{0}, context_lens, block_tables, logits_indices;
+  std::vector<int64_t> slot_mapping;
+  std::vector<Sequence*> sampled;
+  for (const auto& s : out.scheduled) {
+    Sequence& seq = *s.sequence;
+    for (int64_t p = seq.num_computed_tokens; p < seq.num_computed_tokens + s.num_new_tokens; ++p) {
+      token_ids.push_back(seq.token_ids()[static_cast<size_t>(p)]);
+      positions.push_back(static_cast<int32_t>(p));
+      slot_mapping.push_back(static_cast<int64_t>(seq.block_table[static_cast<size_t>(p / block_size)]) * block_size +
+                             p % block_size);
+    }
+    query_start.push_back(static_cast<int32_t>(token_ids.size()));
+    context_lens.push_back(static_cast<int32_t>(seq.num_computed_tokens + s.num_new_tokens));
+    block_tables.insert(block_tables.end(), seq.block_table.begin(), seq.block_table.end());
+    block_tables.resize(block_tables.size() + max_blocks - seq.block_table.size(), -1);
+    if (s.needs_logits) {
+      logits_indices.push_back(static_cast<int32_t>(token_ids.size()) - 1);
+      sampled.push_back(&seq);
+    }
+  }
+  std::vector<float> logits(logits_indices.size() * static_cast<size_t>(model_config_.vocab_size));
+  backend::ForwardBatch batch{token_ids, positions, slot_mapping, query_start, context_lens, block_tables,
+                              static_cast<int32_t>(max_blocks), logits_indices};
+  backend_.forward(batch, logits);
+
+  for (const auto& s : out.scheduled) {
+    Sequence& seq = *s.sequence;
+    seq.num_computed_tokens += s.num_new_tokens;
+    block_manager_.commit_full_blocks(seq.token_ids(), seq.num_computed_tokens, seq.block_table);
+  }
+  stats_.peak_num_running = std::max(stats_.peak_num_running, static_cast<int64_t>(scheduler_.num_running()));
+  const double t = now();
+  const size_t vocab = static_cast<size_t>(model_config_.vocab_size);
+  for (size_t row = 0; row < sampled.size(); ++row) {
+    Sequence& seq = *sampled[row];
+    std::string delta = seq.sample_and_append(std::span<float>(logits).subspan(row * vocab, vocab), t);
+    auto it = live_.find(seq.id());
+    if (it->second.on_output) it->second.on_output({seq.id(), seq.token_ids().back(), delta, seq.finished(), seq});
+    if (seq.finished()) {
+      scheduler_.finish(&seq);
+      ++stats_.num_finished;
+      --num_unfinished_;
+      live_.erase(it);
+    }
+  }
+}
+
+EngineStats Engine::stats() const {
+  EngineStats s = stats_;
+  s.blocks = block_manager_.stats();
+  return s;
+}
+
+std::string Engine::check_invariants() const {
+  if (std::string error = block_manager_.check_invariants(); !error.empty()) return error;
+  // Every block's reference count equals the number of live block tables holding it.
+  std::unordered_map<int32_t, int32_t> holders;
+  for (const auto& [id, entry] : live_) {
+    const Sequence& seq = *entry.sequence;
+    for (int32_t block : seq.block_table) ++holders[block];
+    const int64_t capacity = static_cast<int64_t>(seq.block_table.size()) * config_.block_size;
+    if (seq.num_computed_tokens > capacity)
+      return fmt::format("request {}: {} computed tokens but blocks for {}", id, seq.num_computed_tokens, capacity);
+    if (seq.status == SequenceStatus::Waiting && !seq.block_table.empty())
+      return fmt::format("request {} is waiting but holds blocks", id);
+  }
+  for (int32_t block = 0; block < block_manager_.num_blocks(); ++block) {
+    auto it = holders.find(block);
+    int32_t expected = it == holders.end() ? 0 : it->second;
+    if (block_manager_.ref_count(block) != expected)
+      return fmt::format("block {}: ref_count {} but held by {} sequences", block, block_manager_.ref_count(block), expected);
+  }
+  return {};
+}
+
+}  // namespace iol::engine

@@ -1,0 +1,87 @@
+// Engine: continuous batching over a Backend. add_request/abort_request may be called from any
+// thread (they only enqueue); step() runs in one engine thread and owns the scheduler, the
+// block manager and the backend — no locks inside the step beyond draining that queue.
+#pragma once
+#include <atomic>
+#include <chrono>
+#include <functional>
+#include <memory>
+#include <mutex>
+#include <string_view>
+#include <unordered_map>
+#include <vector>
+
+#include "iol/backend/backend.hpp"
+#include "iol/engine/block_manager.hpp"
+#include "iol/engine/engine_config.hpp"
+#include "iol/engine/scheduler.hpp"
+#include "iol/engine/sequence.hpp"
+#include "iol/model/model_config.hpp"
+#include "iol/tokenizer/vocabulary.hpp"
+
+namespace iol::engine {
+
+// Delivered on the engine thread after each step that produced a token (or on finish/abort).
+struct RequestOutput {
+  RequestId request_id;
+  int32_t new_token_id = -1;      // -1 when the request ended without a new token (abort)
+  std::string_view new_text;      // text that became final with this token
+  bool finished = false;
+  const Sequence& sequence;       // full state: ids, text, logprobs, timestamps
+};
+using OutputCallback = std::function<void(const RequestOutput&)>;
+
+struct EngineStats {
+  int64_t num_steps = 0;
+  int64_t num_preemptions = 0;
+  int64_t num_finished = 0;
+  int64_t num_aborted = 0;
+  int64_t peak_num_running = 0;
+  int64_t peak_used_blocks = 0;
+  int64_t sum_used_blocks = 0;  // over steps, for the mean KV usage
+  BlockManagerStats blocks;
+};
+
+class Engine {
+ public:
+  Engine(const EngineConfig& config, backend::Backend& backend, const model::ModelConfig& model_config,
+         const tokenizer::Vocabulary* vocabulary);
+
+  // Validates now (throws iol::Error: empty prompt, too long, bad sampling params); thread-safe.
+  RequestId add_request(std::vector<int32_t> prompt_ids, const sampling::SamplingParams& params,
+                        OutputCallback on_output = {});
+  void abort_request(RequestId id);  // thread-safe; unknown or finished ids are ignored
+  bool has_unfinished() const;       // thread-safe
+  void step();
+  EngineStats stats() const;
+  const EngineConfig& config() const { return config_; }
+  double now() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
+  // Checks block accounting against the live sequences (tests); returns the first violation or "".
+  std::string check_invariants() const;
+
+ private:
+  struct Entry {
+    std::unique_ptr<Sequence> sequence;
+    OutputCallback on_output;
+  };
+  void drain_incoming();
+  void run_batch(const SchedulerOutput& scheduled);
+
+  EngineConfig config_;
+  backend::Backend& backend_;
+  const model::ModelConfig& model_config_;
+  const tokenizer::Vocabulary* vocabulary_;
+  BlockManager block_manager_;
+  Scheduler scheduler_;
+  std::unordered_map<RequestId, Entry> live_;
+  EngineStats stats_;
+  std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
+
+  mutable std::mutex incoming_mutex_;
+  std::vector<Entry> incoming_;
+  std::vector<RequestId> incoming_aborts_;
+  std::atomic<RequestId> next_id_{0};
+  std::atomic<int64_t> num_unfinished_{0};
+};
+
+}  // namespace iol::engine

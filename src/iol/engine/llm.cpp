@@ -1,0 +1,31 @@
+#include "iol/engine/llm.hpp"
+
+#include "iol/core/error.hpp"
+
+namespace iol::engine {
+
+std::vector<Completion> generate(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
+                                 const std::vector<sampling::SamplingParams>& params) {
+  if (params.size() != 1 && params.size() != prompts.size())
+    fail("generate: {} sampling params for {} prompts (give one, or one per prompt)", params.size(), prompts.size());
+  std::vector<Completion> completions(prompts.size());
+  for (size_t i = 0; i < prompts.size(); ++i) {
+    engine.add_request(prompts[i], params[params.size() == 1 ? 0 : i], [&completions, i](const RequestOutput& out) {
+      if (!out.finished) return;
+      const Sequence& seq = out.sequence;
+      Completion& c = completions[i];
+      c.prompt_ids.assign(seq.prompt_ids().begin(), seq.prompt_ids().end());
+      c.output_ids.assign(seq.output_ids().begin(), seq.output_ids().end());
+      c.tokens = seq.sampled();
+      c.text = seq.text();
+      c.finish_reason = seq.finish_reason();
+      c.timestamps = seq.timestamps;
+      c.num_cached_prompt_tokens = seq.num_cached_prompt_tokens;
+      c.num_preemptions = seq.num_preemptions;
+    });
+  }
+  while (engine.has_unfinished()) engine.step();
+  return completions;
+}
+
+}  // namespace iol::engine

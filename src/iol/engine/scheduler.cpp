@@ -1,0 +1,108 @@
+#include "iol/engine/scheduler.hpp"
+
+#include <algorithm>
+
+#include "iol/core/error.hpp"
+
+namespace iol::engine {
+
+Scheduler::Scheduler(const EngineConfig& config, BlockManager& block_manager)
+    : config_(config), block_manager_(block_manager) {}
+
+void Scheduler::add(Sequence* sequence) { waiting_.push_back(sequence); }
+
+int64_t Scheduler::reserved_tokens(const Sequence&, int64_t num_tokens) const {
+  // Contiguous layout: the whole max_model_len is reserved up front, whatever is used.
+  return config_.kv_layout == KvLayout::Contiguous ? config_.max_model_len : num_tokens;
+}
+
+void Scheduler::preempt(Sequence* sequence) {
+  running_.erase(std::find(running_.begin(), running_.end(), sequence));
+  block_manager_.free(sequence->block_table);
+  sequence->num_computed_tokens = 0;
+  sequence->status = SequenceStatus::Waiting;
+  ++sequence->num_preemptions;
+  waiting_.push_front(sequence);
+}
+
+bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now) {
+  std::vector<int32_t> cached = block_manager_.find_cached_prefix(sequence->token_ids());
+  const int64_t cached_tokens = static_cast<int64_t>(cached.size()) * block_manager_.block_size();
+  const int64_t remaining = sequence->num_tokens() - cached_tokens;
+  const int64_t n = std::min(remaining, budget);
+  if (n < remaining && !config_.enable_chunked_prefill) return false;
+  // Cached blocks nobody references come out of the free pool too.
+  int64_t needed = block_manager_.blocks_needed(static_cast<int64_t>(cached.size()),
+                                                reserved_tokens(*sequence, cached_tokens + n));
+  for (int32_t block : cached) needed += block_manager_.ref_count(block) == 0 ? 1 : 0;
+  if (!block_manager_.can_allocate(needed)) return false;
+
+  const int64_t taken = block_manager_.take_cached_prefix(sequence->token_ids(), sequence->block_table);
+  block_manager_.allocate(sequence->block_table, reserved_tokens(*sequence, taken + n));
+  sequence->num_computed_tokens = taken;
+  if (sequence->num_preemptions == 0) sequence->num_cached_prompt_tokens = taken;
+  sequence->status = SequenceStatus::Running;
+  if (sequence->timestamps.first_scheduled < 0) sequence->timestamps.first_scheduled = now;
+  running_.push_back(sequence);
+  out.scheduled.push_back({sequence, n, taken + n == sequence->num_tokens()});
+  budget -= n;
+  return true;
+}
+
+SchedulerOutput Scheduler::schedule(double now) {
+  SchedulerOutput out;
+  int64_t budget = config_.max_num_batched_tokens;
+  const bool batch_open = config_.batching == BatchingMode::InFlight || running_.empty();
+
+  // 1. Running sequences, oldest first.
+  for (size_t i = 0; i < running_.size() && budget > 0;) {
+    Sequence* sequence = running_[i];
+    const int64_t remaining = sequence->num_tokens() - sequence->num_computed_tokens;
+    const int64_t n = std::min(remaining, budget);
+    if (n < remaining && !config_.enable_chunked_prefill) {
+      ++i;
+      continue;
+    }
+    const int64_t target = reserved_tokens(*sequence, sequence->num_computed_tokens + n);
+    bool preempted_self = false;
+    while (!block_manager_.can_allocate(
+        block_manager_.blocks_needed(static_cast<int64_t>(sequence->block_table.size()), target))) {
+      Sequence* victim = running_.back();
+      preempt(victim);
+      ++out.num_preempted;
+      if (victim == sequence) {
+        preempted_self = true;
+        break;
+      }
+    }
+    if (preempted_self) break;
+    block_manager_.allocate(sequence->block_table, target);
+    out.scheduled.push_back({sequence, n, sequence->num_computed_tokens + n == sequence->num_tokens()});
+    budget -= n;
+    ++i;
+  }
+
+  // 2. Waiting sequences, in order; none while this step had to preempt.
+  if (batch_open && out.num_preempted == 0) {
+    while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
+      if (!try_admit(waiting_.front(), budget, out, now)) break;
+      waiting_.pop_front();
+    }
+  }
+  for (const auto& s : out.scheduled) out.num_batched_tokens += s.num_new_tokens;
+  return out;
+}
+
+void Scheduler::finish(Sequence* sequence) {
+  auto it = std::find(running_.begin(), running_.end(), sequence);
+  if (it != running_.end()) running_.erase(it);
+  block_manager_.free(sequence->block_table);
+}
+
+void Scheduler::abort(Sequence* sequence) {
+  auto waiting = std::find(waiting_.begin(), waiting_.end(), sequence);
+  if (waiting != waiting_.end()) waiting_.erase(waiting);
+  finish(sequence);
+}
+
+}  // namespace iol::engine

@@ -1,0 +1,55 @@
+// Scheduler: decides, at every step, which sequences run and how many of their tokens, within
+// the token budget (max_num_batched_tokens), max_num_seqs and the KV pool. Running sequences go
+// first (decodes and unfinished prefill chunks, oldest first); when blocks run out the most
+// recently admitted running sequence is preempted (recompute: its blocks are freed and it is
+// requeued first). Waiting sequences are admitted while budget, seats and blocks allow.
+#pragma once
+#include <cstdint>
+#include <deque>
+#include <vector>
+
+#include "iol/engine/block_manager.hpp"
+#include "iol/engine/engine_config.hpp"
+#include "iol/engine/sequence.hpp"
+
+namespace iol::engine {
+
+struct ScheduledSequence {
+  Sequence* sequence;
+  int64_t num_new_tokens;  // tokens computed this step, from sequence->num_computed_tokens on
+  bool needs_logits;       // the step completes the sequence's known tokens: sample next
+};
+
+struct SchedulerOutput {
+  std::vector<ScheduledSequence> scheduled;
+  int64_t num_preempted = 0;
+  int64_t num_batched_tokens = 0;
+};
+
+class Scheduler {
+ public:
+  Scheduler(const EngineConfig& config, BlockManager& block_manager);
+
+  void add(Sequence* sequence);
+  SchedulerOutput schedule(double now);
+  // After the step: finished sequences leave and free their blocks.
+  void finish(Sequence* sequence);
+  // Removes a waiting or running sequence and frees its blocks.
+  void abort(Sequence* sequence);
+
+  size_t num_waiting() const { return waiting_.size(); }
+  size_t num_running() const { return running_.size(); }
+  bool has_unfinished() const { return !waiting_.empty() || !running_.empty(); }
+
+ private:
+  void preempt(Sequence* sequence);
+  bool try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now);
+  int64_t reserved_tokens(const Sequence& sequence, int64_t num_tokens) const;
+
+  const EngineConfig& config_;
+  BlockManager& block_manager_;
+  std::deque<Sequence*> waiting_;
+  std::vector<Sequence*> running_;  // admission order
+};
+
+}  // namespace iol::engine

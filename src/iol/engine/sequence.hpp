@@ -1,0 +1,84 @@
+// Sequence: one request inside the engine — its tokens, how many have K/V computed, its block
+// table, its sampler state and its output (stop conditions, streamed text, timestamps).
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <string>
+#include <vector>
+
+#include "iol/core/rng.hpp"
+#include "iol/engine/stop_checker.hpp"
+#include "iol/sampling/sampler.hpp"
+#include "iol/tokenizer/incremental_detokenizer.hpp"
+
+namespace iol::engine {
+
+using RequestId = int64_t;
+
+enum class SequenceStatus { Waiting, Running, Finished };
+enum class FinishReason { None, Length, Stop, Abort };
+const char* finish_reason_name(FinishReason reason);
+
+// Seconds on the engine's steady clock (Engine::now()).
+struct RequestTimestamps {
+  double arrival = 0;
+  double first_scheduled = -1;
+  double first_token = -1;
+  double finished = -1;
+  std::vector<double> token_times;  // one per output token
+};
+
+class Sequence {
+ public:
+  Sequence(RequestId id, std::vector<int32_t> prompt_ids, sampling::SamplingParams params,
+           std::vector<int32_t> eos_token_ids, const tokenizer::Vocabulary* vocabulary, double arrival);
+
+  RequestId id() const { return id_; }
+  int64_t num_tokens() const { return static_cast<int64_t>(token_ids_.size()); }
+  int64_t num_prompt_tokens() const { return num_prompt_tokens_; }
+  int64_t num_output_tokens() const { return num_tokens() - num_prompt_tokens_; }
+  const std::vector<int32_t>& token_ids() const { return token_ids_; }
+  std::span<const int32_t> prompt_ids() const { return {token_ids_.data(), static_cast<size_t>(num_prompt_tokens_)}; }
+  std::span<const int32_t> output_ids() const {
+    return {token_ids_.data() + num_prompt_tokens_, static_cast<size_t>(num_output_tokens())};
+  }
+  const sampling::SamplingParams& params() const { return params_; }
+
+  // Tokens whose K/V is in the cache; the rest are computed by coming steps.
+  int64_t num_computed_tokens = 0;
+  std::vector<int32_t> block_table;
+  SequenceStatus status = SequenceStatus::Waiting;
+  int64_t num_preemptions = 0;
+  int64_t num_cached_prompt_tokens = 0;  // prefix-cache hit at first admission
+  RequestTimestamps timestamps;
+
+  // Samples the next token from this sequence's logits row and applies the stop conditions.
+  // Returns the text that became final for streaming.
+  std::string sample_and_append(std::span<float> logits, double now);
+  // Ends the request (abort); text still pending is not emitted.
+  void abort(double now);
+
+  bool finished() const { return status == SequenceStatus::Finished; }
+  FinishReason finish_reason() const { return finish_reason_; }
+  const std::string& text() const { return text_; }
+  const std::vector<sampling::SampledToken>& sampled() const { return sampled_; }
+
+ private:
+  void finish(FinishReason reason, double now);
+
+  RequestId id_;
+  std::vector<int32_t> token_ids_;
+  int64_t num_prompt_tokens_;
+  sampling::SamplingParams params_;
+  std::vector<int32_t> stop_token_ids_;  // stop_token_ids + EOS unless ignore_eos
+  Rng rng_;
+  std::optional<tokenizer::IncrementalDetokenizer> detokenizer_;
+  StopChecker stop_checker_;
+  std::string text_;
+  size_t streamed_bytes_ = 0;
+  std::vector<sampling::SampledToken> sampled_;
+  FinishReason finish_reason_ = FinishReason::None;
+};
+
+}  // namespace iol::engine
