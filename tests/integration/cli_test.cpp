@@ -82,6 +82,31 @@ TEST(Cli, StopTokenEndsGeneration) {
   EXPECT_NE(stopped.err.find("finish stop"), std::string::npos);
 }
 
+TEST(Cli, PromptsFileRunsAsOneInFlightBatchWithEveryLever) {
+  testing::TempDir dir;
+  std::ofstream(dir.str("prompts.txt")) << "# one prompt per line\n256,1,2,3\n\n256,4,5,6,7,8,9,10,11,12,13,14,15,16,17,18,19\n256,9\n";
+  const std::string base = "generate --preset tiny --prompts-file " + dir.str("prompts.txt") +
+                           " --output-ids --temperature 0 --ignore-eos --max-tokens 10";
+  Result inflight = run(base);
+  ASSERT_EQ(inflight.exit_code, 0) << inflight.err;
+  EXPECT_EQ(count_lines(inflight.out), 3);
+  EXPECT_NE(inflight.err.find("3 requests, 30 output tokens"), std::string::npos) << inflight.err;
+  EXPECT_NE(inflight.err.find("peak 3 running"), std::string::npos) << inflight.err;
+  // Each line equals that prompt run alone, and every lever gives the same tokens.
+  Result alone = run("generate --preset tiny --prompt-ids 256,9 --output-ids --temperature 0 --ignore-eos --max-tokens 10");
+  EXPECT_EQ(inflight.out.substr(inflight.out.rfind('\n', inflight.out.size() - 2) + 1), alone.out);
+  for (const char* lever : {" --batching static", " --kv-layout contiguous", " --no-prefix-caching --no-chunked-prefill",
+                            " --kv-cache-memory 400000 --max-model-len 32 --max-num-batched-tokens 8"}) {
+    Result r = run(base + lever);
+    EXPECT_EQ(r.exit_code, 0) << lever << ": " << r.err;
+    EXPECT_EQ(r.out, inflight.out) << lever;
+  }
+  std::ofstream(dir.str("bad.txt")) << "256,1\n256,x\n";
+  Result bad = run("generate --preset tiny --prompts-file " + dir.str("bad.txt"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(bad.err, "iol: error: " + dir.str("bad.txt") + ":2: prompt: 'x' is not a non-negative token id (expected e.g. 1,2,3)\n");
+}
+
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   const std::pair<const char*, const char*> cases[] = {
       {"generate --preset tiny", "iol: error: no prompt: pass --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},
@@ -93,6 +118,10 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
        "iol: error: --load-format must be auto, safetensors or dummy (got 'gguf') (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1 --bogus", "iol: error: The following argument was not expected: --bogus (see --help)\n"},
       {"model create --preset tiny", "iol: error: --out is required (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --batching dynamic",
+       "iol: error: --batching must be inflight or static (got 'dynamic') (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --kv-cache-memory 100",
+       "iol: error: --kv-cache-memory 100 holds no block (one block of 16 tokens needs 65536 bytes) (see --help)\n"},
       {"frobnicate", "iol: error: unknown subcommand 'frobnicate' (see --help)\n"},
   };
   for (const auto& [args, message] : cases) {

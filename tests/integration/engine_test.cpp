@@ -1,0 +1,209 @@
+// The engine on the CPU backend with the tiny model: batching, preemption, prefix caching and
+// the KV-layout lever must never change greedy outputs.
+#include <gtest/gtest.h>
+
+#include <thread>
+
+#include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/core/error.hpp"
+#include "iol/engine/llm.hpp"
+#include "iol/model/presets.hpp"
+
+namespace iol::engine {
+namespace {
+
+class EngineTest : public ::testing::Test {
+ protected:
+  model::ModelConfig model = model::preset_or_throw("tiny");
+  std::shared_ptr<const model::ModelWeights> weights = model::ModelWeights::dummy(model, 0, DType::BF16);
+
+  struct Run {
+    std::vector<Completion> completions;
+    EngineStats stats;
+  };
+  Run run(EngineConfig config, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens) {
+    backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+    Engine engine(config, backend, model, nullptr);
+    sampling::SamplingParams params;
+    params.temperature = 0.0f;
+    params.max_tokens = max_tokens;
+    params.ignore_eos = true;
+    Run r;
+    r.completions = generate(engine, prompts, {params});
+    r.stats = engine.stats();
+    EXPECT_EQ(engine.check_invariants(), "");
+    EXPECT_EQ(r.stats.blocks.num_free_blocks, config.num_kv_blocks);
+    return r;
+  }
+  static EngineConfig base_config() {
+    EngineConfig c;
+    c.num_kv_blocks = 64;
+    c.block_size = 4;
+    c.max_model_len = 128;
+    c.max_num_batched_tokens = 32;
+    return c;
+  }
+  static std::vector<std::vector<int32_t>> mixed_prompts() {
+    std::vector<std::vector<int32_t>> prompts;
+    for (int i = 0; i < 6; ++i) {
+      std::vector<int32_t> p = {256};
+      for (int k = 0; k < 3 + 9 * i; ++k) p.push_back((k * 31 + i * 7) % 250);
+      prompts.push_back(p);
+    }
+    return prompts;
+  }
+  std::vector<std::vector<int32_t>> alone(const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens) {
+    std::vector<std::vector<int32_t>> outputs;
+    for (const auto& p : prompts) outputs.push_back(run(base_config(), {p}, max_tokens).completions[0].output_ids);
+    return outputs;
+  }
+  static std::vector<std::vector<int32_t>> outputs_of(const Run& r) {
+    std::vector<std::vector<int32_t>> outputs;
+    for (const auto& c : r.completions) outputs.push_back(c.output_ids);
+    return outputs;
+  }
+};
+
+TEST_F(EngineTest, InFlightBatchWithMixedLengthsEqualsEachRequestAlone) {
+  auto prompts = mixed_prompts();
+  auto expected = alone(prompts, 12);
+  Run batched = run(base_config(), prompts, 12);
+  EXPECT_EQ(outputs_of(batched), expected);
+  EXPECT_GT(batched.stats.peak_num_running, 1);
+  // Chunked prefill spread the long prompts (47 tokens) over several 32-token steps.
+  EXPECT_LT(batched.stats.num_steps, 6 * 12);
+}
+
+TEST_F(EngineTest, PreemptionUnderASmallPoolKeepsOutputs) {
+  auto prompts = mixed_prompts();
+  auto expected = alone(prompts, 12);
+  EngineConfig small = base_config();
+  small.num_kv_blocks = 16;  // 64 tokens for six requests of up to 59 tokens each
+  small.max_model_len = 64;
+  Run r = run(small, prompts, 12);
+  EXPECT_GT(r.stats.num_preemptions, 0);
+  EXPECT_EQ(outputs_of(r), expected);
+}
+
+TEST_F(EngineTest, PrefixCachingHitsAndDoesNotChangeOutputs) {
+  std::vector<int32_t> system = {256};
+  for (int k = 0; k < 23; ++k) system.push_back(100 + k);
+  std::vector<std::vector<int32_t>> prompts;
+  for (int i = 0; i < 4; ++i) {
+    auto p = system;
+    p.push_back(10 + i);
+    p.push_back(20 + i);
+    prompts.push_back(p);
+  }
+  EngineConfig one_at_a_time = base_config();
+  one_at_a_time.max_num_seqs = 1;  // later requests arrive after the prefix is cached
+  Run cached = run(one_at_a_time, prompts, 8);
+  one_at_a_time.enable_prefix_caching = false;
+  Run uncached = run(one_at_a_time, prompts, 8);
+  EXPECT_EQ(outputs_of(cached), outputs_of(uncached));
+  EXPECT_GT(cached.stats.blocks.prefix_hit_rate(), 0.5);
+  EXPECT_EQ(cached.completions[3].num_cached_prompt_tokens, 24);
+  EXPECT_EQ(uncached.stats.blocks.prefix_hit_rate(), 0.0);
+}
+
+TEST_F(EngineTest, StaticBatchingAndContiguousLayoutGiveTheSameTokens) {
+  auto prompts = mixed_prompts();
+  Run inflight = run(base_config(), prompts, 10);
+  EngineConfig c = base_config();
+  c.batching = BatchingMode::Static;
+  EXPECT_EQ(outputs_of(run(c, prompts, 10)), outputs_of(inflight));
+  c = base_config();
+  c.kv_layout = KvLayout::Contiguous;
+  EXPECT_EQ(outputs_of(run(c, prompts, 10)), outputs_of(inflight));
+  c.enable_chunked_prefill = false;
+  c.max_num_batched_tokens = 128;
+  EXPECT_EQ(outputs_of(run(c, prompts, 10)), outputs_of(inflight));
+}
+
+TEST_F(EngineTest, ContiguousLayoutAdmitsFewerSequencesForTheSameBudget) {
+  std::vector<std::vector<int32_t>> prompts(8, std::vector<int32_t>{256, 1, 2, 3, 4, 5});
+  for (size_t i = 0; i < prompts.size(); ++i) prompts[i].push_back(static_cast<int32_t>(i));
+  EngineConfig paged = base_config();
+  paged.num_kv_blocks = 40;  // 160 tokens
+  paged.max_model_len = 64;  // contiguous reserves 64 tokens per sequence: 2 fit
+  EngineConfig contiguous = paged;
+  contiguous.kv_layout = KvLayout::Contiguous;
+  Run p = run(paged, prompts, 8), c = run(contiguous, prompts, 8);
+  EXPECT_EQ(outputs_of(p), outputs_of(c));
+  EXPECT_EQ(p.stats.peak_num_running, 8);
+  EXPECT_EQ(c.stats.peak_num_running, 2);
+}
+
+TEST_F(EngineTest, AbortFreesBlocksAndOtherRequestsContinue) {
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, model, nullptr);
+  sampling::SamplingParams params;
+  params.temperature = 0.0f;
+  params.max_tokens = 20;
+  params.ignore_eos = true;
+  std::vector<int32_t> survivor_out;
+  bool aborted_seen = false;
+  RequestId doomed = engine.add_request({256, 1, 2, 3}, params, [&](const RequestOutput& out) {
+    if (out.finished) aborted_seen = out.sequence.finish_reason() == FinishReason::Abort;
+  });
+  engine.add_request({256, 4, 5}, params, [&](const RequestOutput& out) {
+    if (out.new_token_id >= 0) survivor_out.push_back(out.new_token_id);
+  });
+  for (int i = 0; i < 3; ++i) engine.step();
+  engine.abort_request(doomed);
+  while (engine.has_unfinished()) {
+    engine.step();
+    ASSERT_EQ(engine.check_invariants(), "");
+  }
+  EXPECT_TRUE(aborted_seen);
+  EXPECT_EQ(engine.stats().num_aborted, 1);
+  EXPECT_EQ(engine.stats().blocks.num_free_blocks, config.num_kv_blocks);
+  EXPECT_EQ(survivor_out, alone({{256, 4, 5}}, 20)[0]);
+}
+
+TEST_F(EngineTest, BadRequestsAreRejectedWithClearErrors) {
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, model, nullptr);
+  sampling::SamplingParams params;
+  auto error = [&](std::vector<int32_t> prompt, int32_t max_tokens) {
+    params.max_tokens = max_tokens;
+    try {
+      engine.add_request(std::move(prompt), params);
+    } catch (const Error& e) {
+      return std::string(e.what());
+    }
+    return std::string("(accepted)");
+  };
+  EXPECT_EQ(error({}, 4), "request rejected: the prompt is empty");
+  EXPECT_EQ(error({1, 2}, 127), "request rejected: prompt (2 tokens) + max_tokens (127) = 129 exceeds the maximum model length 128");
+  EXPECT_EQ(error({1, 600}, 4), "request rejected: prompt token id 600 is outside the vocabulary [0, 512)");
+  EXPECT_FALSE(engine.has_unfinished());
+}
+
+TEST_F(EngineTest, AddRequestIsThreadSafeWhileTheEngineSteps) {
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, model, nullptr);
+  sampling::SamplingParams params;
+  params.temperature = 0.0f;
+  params.max_tokens = 4;
+  params.ignore_eos = true;
+  std::atomic<int> finished{0};
+  std::vector<std::thread> clients;
+  for (int t = 0; t < 4; ++t)
+    clients.emplace_back([&, t] {
+      for (int i = 0; i < 5; ++i)
+        engine.add_request({256, t, i}, params, [&](const RequestOutput& out) { finished += out.finished; });
+    });
+  int steps = 0;
+  while (finished.load() < 20 && steps++ < 10000) engine.step();
+  for (auto& c : clients) c.join();
+  while (engine.has_unfinished()) engine.step();
+  EXPECT_EQ(finished.load(), 20);
+  EXPECT_EQ(engine.check_invariants(), "");
+}
+
+}  // namespace
+}  // namespace iol::engine
