@@ -1,12 +1,17 @@
 #!/usr/bin/env bash
-# The default job of `make bench`: create the embedded default model (tiny, seeded) and
-# generate from it on the CPU backend. Replaced by the benchmark once `iol bench` lands.
+# The default job of `make bench`: run the default scenario for the backend this build has and
+# write reports/results.jsonl (appended) and reports/report.md.
+#   CUDA backend present: llama-3.1-8b preset, dummy weights, bench/scenarios/default-gpu.yaml
+#   otherwise:            tiny preset on the CPU backend, bench/scenarios/default-cpu.yaml
 set -euo pipefail
 iol=${1:?usage: default_bench.sh path/to/iol}
-model_dir=reports/models/tiny
 mkdir -p reports
-if [[ ! -f $model_dir/model.safetensors ]]; then
-  "$iol" model create --preset tiny --seed 0 --out "$model_dir"
+if "$iol" bench --list-backends | grep -qx cuda && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
+  preset=llama-3.1-8b scenario=bench/scenarios/default-gpu.yaml
+else
+  preset=tiny scenario=bench/scenarios/default-cpu.yaml
 fi
-"$iol" generate --model "$model_dir" --prompt-ids 256,72,101,108,108,111 --max-tokens 64 --temperature 0 --ignore-eos \
-  --output-ids 2> >(tee reports/generate.log >&2)
+echo "make bench: $scenario with preset $preset (dummy weights)" >&2
+"$iol" bench --preset "$preset" --load-format dummy --scenario "$scenario" --out reports/results.jsonl --tag make-bench
+"$iol" report reports/results.jsonl --out reports/report.md
+echo "make bench: results in reports/results.jsonl, report in reports/report.md" >&2

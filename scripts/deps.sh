@@ -12,6 +12,7 @@ packages=(
   libgtest-dev         # unit and integration tests (static)
   libbenchmark-dev     # micro-benchmarks
   clang libclang-rt-dev  # libFuzzer for the parser fuzz targets
+  libyaml-cpp-dev      # bench scenario files (linked statically: sonames differ between Debian 12 and Ubuntu 24.04)
 )
 
 missing=()

@@ -147,6 +147,11 @@ void Engine::run_batch(const SchedulerOutput& out) {
   }
 }
 
+void Engine::reset_peak_stats() {
+  stats_.peak_num_running = 0;
+  stats_.peak_used_blocks = 0;
+}
+
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.blocks = block_manager_.stats();

@@ -54,6 +54,8 @@ class Engine {
   bool has_unfinished() const;       // thread-safe
   void step();
   EngineStats stats() const;
+  // Restarts the peak and mean counters (after a benchmark's warm-up).
+  void reset_peak_stats();
   const EngineConfig& config() const { return config_; }
   double now() const { return std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count(); }
   // Checks block accounting against the live sequences (tests); returns the first violation or "".

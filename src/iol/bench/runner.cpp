@@ -1,0 +1,124 @@
+#include "iol/bench/runner.hpp"
+
+#include <deque>
+#include <thread>
+
+#include <nlohmann/json.hpp>
+
+namespace iol::bench {
+
+std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& requests, const SweepPoint& point,
+                                               const WorkloadSpec& spec, const ProgressCallback& progress) {
+  std::vector<RequestTrace> traces(requests.size());
+  const double t0 = engine_.now();
+  int64_t done = 0, output_tokens = 0;
+
+  auto submit = [&](size_t i, double arrival) {
+    RequestTrace& trace = traces[i];
+    trace.index = static_cast<int64_t>(i);
+    trace.warmup = requests[i].warmup;
+    trace.input_tokens = static_cast<int64_t>(requests[i].prompt_ids.size());
+    trace.arrival = arrival;
+    sampling::SamplingParams params;
+    params.temperature = 0.0f;
+    params.max_tokens = requests[i].output_len;
+    params.ignore_eos = spec.ignore_eos;
+    try {
+      engine_.add_request(requests[i].prompt_ids, params, [&, i](const engine::RequestOutput& out) {
+        RequestTrace& t = traces[i];
+        const double now = engine_.now() - t0;
+        if (out.new_token_id >= 0) {
+          if (t.first_token < 0) t.first_token = now;
+          t.token_times.push_back(now);
+          ++t.output_tokens;
+          ++output_tokens;
+        }
+        if (out.finished) {
+          t.finished = now;
+          t.status = out.sequence.finish_reason() == engine::FinishReason::Abort ? RequestStatus::Aborted : RequestStatus::Ok;
+          t.cached_prompt_tokens = out.sequence.num_cached_prompt_tokens;
+          t.preemptions = out.sequence.num_preemptions;
+          ++done;
+        }
+      });
+    } catch (const std::exception& e) {
+      traces[i].status = RequestStatus::Failed;
+      traces[i].error = e.what();
+      ++done;
+    }
+  };
+  auto drain = [&] {
+    while (engine_.has_unfinished()) engine_.step();
+  };
+
+  // Warm-up requests run first, as their own offline batch.
+  size_t first = 0;
+  while (first < requests.size() && requests[first].warmup) submit(first++, engine_.now() - t0);
+  drain();
+  engine_.reset_peak_stats();
+  before_ = engine_.stats();
+  const double measured_start = engine_.now() - t0;
+
+  std::deque<size_t> queue;
+  for (size_t i = first; i < requests.size(); ++i) queue.push_back(i);
+  std::vector<double> due;  // open loop: arrival offsets
+  if (point.mode == ArrivalMode::Poisson)
+    due = gamma_arrival_times(static_cast<int64_t>(queue.size()), point.request_rate, spec.burstiness, spec.seed);
+  size_t next_due = 0;
+  const int64_t total = static_cast<int64_t>(queue.size());
+  const int64_t done_before = done;
+  int64_t last_reported = -1;
+
+  while (!queue.empty() || engine_.has_unfinished()) {
+    const double now = engine_.now() - t0;
+    if (point.mode == ArrivalMode::Offline) {
+      while (!queue.empty()) {
+        submit(queue.front(), now);
+        queue.pop_front();
+      }
+    } else if (point.mode == ArrivalMode::Closed) {
+      // Keep `concurrency` requests in flight: a finished one is replaced at once.
+      int64_t in_flight = static_cast<int64_t>(requests.size() - queue.size()) - done;
+      while (!queue.empty() && in_flight < point.concurrency) {
+        submit(queue.front(), now);
+        queue.pop_front();
+        ++in_flight;
+      }
+    } else {
+      // Open loop: the arrival is the due time, not when the engine got around to it.
+      while (!queue.empty() && measured_start + due[next_due] <= now) {
+        submit(queue.front(), measured_start + due[next_due++]);
+        queue.pop_front();
+      }
+      if (!engine_.has_unfinished() && !queue.empty()) {
+        std::this_thread::sleep_for(std::chrono::duration<double>(measured_start + due[next_due] - now));
+        continue;
+      }
+    }
+    if (engine_.has_unfinished()) engine_.step();
+    if (progress && done - done_before != last_reported) {
+      last_reported = done - done_before;
+      progress(last_reported, total, output_tokens);
+    }
+  }
+  after_ = engine_.stats();
+  return traces;
+}
+
+nlohmann::json InProcessRunner::target_stats() const {
+  const int64_t steps = after_.num_steps - before_.num_steps;
+  const double total_blocks = static_cast<double>(after_.blocks.num_blocks);
+  const int64_t queried = after_.blocks.prefix_queried_tokens - before_.blocks.prefix_queried_tokens;
+  const int64_t hits = after_.blocks.prefix_hit_tokens - before_.blocks.prefix_hit_tokens;
+  return {{"num_steps", steps},
+          {"num_preemptions", after_.num_preemptions - before_.num_preemptions},
+          {"peak_num_running", after_.peak_num_running},
+          {"kv_blocks_total", after_.blocks.num_blocks},
+          {"kv_peak_usage", static_cast<double>(after_.peak_used_blocks) / total_blocks},
+          {"kv_mean_usage",
+           steps > 0 ? static_cast<double>(after_.sum_used_blocks - before_.sum_used_blocks) / static_cast<double>(steps) / total_blocks : 0.0},
+          {"prefix_cache_queried_tokens", queried},
+          {"prefix_cache_hit_rate", queried > 0 ? static_cast<double>(hits) / static_cast<double>(queried) : 0.0}};
+}
+
+}  // namespace iol::bench

@@ -1,0 +1,241 @@
+#include "iol/bench/workload.hpp"
+
+#include <algorithm>
+#include <cmath>
+#include <numbers>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+#include <yaml-cpp/yaml.h>
+
+#include "iol/core/error.hpp"
+
+namespace iol::bench {
+
+double sample_standard_normal(Rng& rng) {
+  // Box–Muller; 1 − u keeps the logarithm finite.
+  double u1 = 1.0 - rng.uniform(), u2 = rng.uniform();
+  return std::sqrt(-2.0 * std::log(u1)) * std::cos(2.0 * std::numbers::pi * u2);
+}
+
+double sample_gamma(double shape, Rng& rng) {
+  if (shape < 1.0) {
+    // Boost: gamma(a) = gamma(a + 1) · U^(1/a).
+    double u = 1.0 - rng.uniform();
+    return sample_gamma(shape + 1.0, rng) * std::pow(u, 1.0 / shape);
+  }
+  const double d = shape - 1.0 / 3.0, c = 1.0 / std::sqrt(9.0 * d);
+  while (true) {
+    double x = sample_standard_normal(rng), v = 1.0 + c * x;
+    if (v <= 0) continue;
+    v = v * v * v;
+    double u = 1.0 - rng.uniform();
+    if (std::log(u) < 0.5 * x * x + d - d * v + d * std::log(v)) return d * v;
+  }
+}
+
+std::vector<double> gamma_arrival_times(int64_t n, double rate, double burstiness, uint64_t seed) {
+  Rng rng(seed ^ 0xa5a5a5a5ull);
+  std::vector<double> times;
+  double t = 0;
+  for (int64_t i = 0; i < n; ++i) {
+    times.push_back(t);
+    // Gap ~ gamma(shape k, scale 1/(rate·k)): mean 1/rate, variance 1/(k·rate²).
+    t += sample_gamma(burstiness, rng) / (rate * burstiness);
+  }
+  return times;
+}
+
+int64_t LengthDistribution::sample(Rng& rng) const {
+  double x = value;
+  if (kind == Kind::Uniform) x = std::floor(low + rng.uniform() * (high - low + 1));
+  if (kind == Kind::Normal) x = std::round(mean + stdev * sample_standard_normal(rng));
+  return std::clamp<int64_t>(static_cast<int64_t>(x), min, max);
+}
+
+std::string LengthDistribution::describe() const {
+  switch (kind) {
+    case Kind::Fixed: return fmt::format("{}", value);
+    case Kind::Uniform: return fmt::format("U[{}, {}]", low, high);
+    case Kind::Normal: return fmt::format("N({}, {})", mean, stdev);
+  }
+  return "?";
+}
+
+nlohmann::json LengthDistribution::to_json() const {
+  switch (kind) {
+    case Kind::Fixed: return {{"dist", "fixed"}, {"value", value}};
+    case Kind::Uniform: return {{"dist", "uniform"}, {"low", low}, {"high", high}};
+    case Kind::Normal: return {{"dist", "normal"}, {"mean", mean}, {"stdev", stdev}, {"min", min}, {"max", max}};
+  }
+  return nullptr;
+}
+
+const char* arrival_mode_name(ArrivalMode mode) {
+  return mode == ArrivalMode::Offline ? "offline" : mode == ArrivalMode::Closed ? "closed" : "poisson";
+}
+
+std::string SweepPoint::label() const {
+  if (mode == ArrivalMode::Closed) return fmt::format("concurrency={}", concurrency);
+  if (mode == ArrivalMode::Poisson) return fmt::format("rate={}", request_rate);
+  return "offline";
+}
+
+std::vector<SweepPoint> sweep_points(const WorkloadSpec& spec) {
+  std::vector<SweepPoint> points;
+  if (spec.arrival == ArrivalMode::Offline) points.push_back({ArrivalMode::Offline});
+  for (auto c : spec.concurrency) if (spec.arrival == ArrivalMode::Closed) points.push_back({ArrivalMode::Closed, c});
+  for (auto r : spec.request_rate) if (spec.arrival == ArrivalMode::Poisson) points.push_back({ArrivalMode::Poisson, 0, r});
+  return points;
+}
+
+std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_size) {
+  Rng rng(spec.seed);
+  std::vector<BenchRequest> requests;
+  for (int64_t i = 0; i < spec.warmup_requests + spec.num_requests; ++i) {
+    BenchRequest r;
+    int64_t input = spec.input_len.sample(rng);
+    r.output_len = static_cast<int32_t>(spec.output_len.sample(rng));
+    r.warmup = i < spec.warmup_requests;
+    for (int64_t k = 0; k < input; ++k) r.prompt_ids.push_back(static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(vocab_size)));
+    requests.push_back(std::move(r));
+  }
+  return requests;
+}
+
+namespace {
+
+class YamlReader {
+ public:
+  YamlReader(const YAML::Node& node, std::string source) : node_(node), source_(std::move(source)) {}
+  [[noreturn]] void fail_key(const std::string& key, const std::string& what) const {
+    fail("{}: '{}' {}", source_, key, what);
+  }
+  template <typename T>
+  T get(const YAML::Node& node, const std::string& key, const char* expected) const {
+    try {
+      return node.as<T>();
+    } catch (const YAML::Exception&) {
+      fail_key(key, fmt::format("must be {}", expected));
+    }
+  }
+  LengthDistribution length(const YAML::Node& node, const std::string& key) const {
+    LengthDistribution d;
+    if (node.IsScalar()) {
+      d.value = static_cast<double>(get<int64_t>(node, key, "an integer or a {dist: ...} map"));
+    } else if (node.IsMap()) {
+      std::string dist = node["dist"] ? get<std::string>(node["dist"], key + ".dist", "a string") : "fixed";
+      auto number = [&](const char* field) {
+        if (!node[field]) fail_key(key, fmt::format("needs '{}' for dist {}", field, dist));
+        return get<double>(node[field], key + "." + field, "a number");
+      };
+      if (dist == "fixed") {
+        d.value = number("value");
+      } else if (dist == "uniform") {
+        d.kind = LengthDistribution::Kind::Uniform;
+        d.low = number("low");
+        d.high = number("high");
+      } else if (dist == "normal") {
+        d.kind = LengthDistribution::Kind::Normal;
+        d.mean = number("mean");
+        d.stdev = number("stdev");
+      } else {
+        fail_key(key + ".dist", fmt::format("must be fixed, uniform or normal (got '{}')", dist));
+      }
+      if (node["min"]) d.min = get<int64_t>(node["min"], key + ".min", "an integer");
+      if (node["max"]) d.max = get<int64_t>(node["max"], key + ".max", "an integer");
+    } else {
+      fail_key(key, "must be an integer or a {dist: ...} map");
+    }
+    return d;
+  }
+  const YAML::Node& node() const { return node_; }
+  const std::string& source() const { return source_; }
+
+ private:
+  YAML::Node node_;
+  std::string source_;
+};
+
+}  // namespace
+
+WorkloadSpec WorkloadSpec::from_yaml_file(const std::string& path) {
+  YAML::Node root;
+  try {
+    root = YAML::LoadFile(path);
+  } catch (const YAML::BadFile&) {
+    fail("{}: cannot open scenario file", path);
+  } catch (const YAML::Exception& e) {
+    fail("{}: malformed YAML at line {}, column {}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg);
+  }
+  if (!root.IsMap()) fail("{}: a scenario must be a YAML map", path);
+  YamlReader reader(root, path);
+  WorkloadSpec spec;
+  static const char* kKeys[] = {"name", "num_requests", "warmup_requests", "input_len", "output_len", "ignore_eos",
+                                "prompts", "arrival", "concurrency", "request_rate", "burstiness", "seed"};
+  for (const auto& entry : root) {
+    std::string key = entry.first.as<std::string>();
+    if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
+      fail("{}: unknown key '{}' (known: name, num_requests, warmup_requests, input_len, output_len, ignore_eos, "
+           "prompts, arrival, concurrency, request_rate, burstiness, seed)", path, key);
+  }
+  if (root["name"]) spec.name = reader.get<std::string>(root["name"], "name", "a string");
+  if (root["num_requests"]) spec.num_requests = reader.get<int64_t>(root["num_requests"], "num_requests", "an integer");
+  if (root["warmup_requests"]) spec.warmup_requests = reader.get<int64_t>(root["warmup_requests"], "warmup_requests", "an integer");
+  if (root["input_len"]) spec.input_len = reader.length(root["input_len"], "input_len");
+  if (root["output_len"]) spec.output_len = reader.length(root["output_len"], "output_len");
+  if (root["ignore_eos"]) spec.ignore_eos = reader.get<bool>(root["ignore_eos"], "ignore_eos", "true or false");
+  if (root["prompts"]) spec.prompt_source = reader.get<std::string>(root["prompts"], "prompts", "a string");
+  if (root["arrival"]) {
+    std::string mode = reader.get<std::string>(root["arrival"], "arrival", "a string");
+    if (mode == "offline") spec.arrival = ArrivalMode::Offline;
+    else if (mode == "closed") spec.arrival = ArrivalMode::Closed;
+    else if (mode == "poisson") spec.arrival = ArrivalMode::Poisson;
+    else reader.fail_key("arrival", fmt::format("must be offline, closed or poisson (got '{}')", mode));
+  }
+  auto list = [&](const char* key, auto& out) {
+    const YAML::Node node = root[key];
+    if (!node) return;
+    using T = typename std::decay_t<decltype(out)>::value_type;
+    if (node.IsSequence()) for (const auto& item : node) out.push_back(reader.get<T>(item, key, "a number or a list of numbers"));
+    else out.push_back(reader.get<T>(node, key, "a number or a list of numbers"));
+  };
+  list("concurrency", spec.concurrency);
+  list("request_rate", spec.request_rate);
+  if (root["burstiness"]) spec.burstiness = reader.get<double>(root["burstiness"], "burstiness", "a number");
+  if (root["seed"]) spec.seed = reader.get<uint64_t>(root["seed"], "seed", "a non-negative integer");
+  spec.validate(path);
+  return spec;
+}
+
+void WorkloadSpec::validate(const std::string& source) const {
+  if (num_requests < 1) fail("{}: num_requests must be >= 1 (got {})", source, num_requests);
+  if (warmup_requests < 0) fail("{}: warmup_requests must be >= 0 (got {})", source, warmup_requests);
+  if (prompt_source != "random")
+    fail("{}: prompts '{}' is not available yet: text and dataset prompts need the tokenizer (use random)", source,
+         prompt_source);
+  if (arrival == ArrivalMode::Closed && concurrency.empty()) fail("{}: arrival closed needs 'concurrency'", source);
+  if (arrival == ArrivalMode::Poisson && request_rate.empty()) fail("{}: arrival poisson needs 'request_rate'", source);
+  for (auto c : concurrency) if (c < 1) fail("{}: concurrency must be >= 1 (got {})", source, c);
+  for (auto r : request_rate) if (!(r > 0)) fail("{}: request_rate must be > 0 (got {})", source, r);
+  if (!(burstiness > 0)) fail("{}: burstiness must be > 0 (got {})", source, burstiness);
+  for (const auto* d : {&input_len, &output_len})
+    if (d->min < 1 || d->max < d->min) fail("{}: length bounds must satisfy 1 <= min <= max", source);
+}
+
+nlohmann::json WorkloadSpec::to_json() const {
+  return {{"name", name},
+          {"num_requests", num_requests},
+          {"warmup_requests", warmup_requests},
+          {"input_len", input_len.to_json()},
+          {"output_len", output_len.to_json()},
+          {"ignore_eos", ignore_eos},
+          {"prompts", prompt_source},
+          {"arrival", arrival_mode_name(arrival)},
+          {"concurrency", concurrency},
+          {"request_rate", request_rate},
+          {"burstiness", burstiness},
+          {"seed", seed}};
+}
+
+}  // namespace iol::bench

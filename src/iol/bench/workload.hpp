@@ -1,0 +1,74 @@
+// Workload: what the benchmark sends — request lengths, prompts and arrival process — read from
+// bench/scenarios/*.yaml and/or command-line flags. Everything is seeded and reproducible.
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include <nlohmann/json_fwd.hpp>
+
+#include "iol/core/rng.hpp"
+
+namespace iol::bench {
+
+// Token-count distribution (trtllm-bench's token-norm-dist and friends), clamped to [min, max].
+struct LengthDistribution {
+  enum class Kind { Fixed, Uniform, Normal } kind = Kind::Fixed;
+  double value = 128;          // fixed
+  double low = 0, high = 0;    // uniform, inclusive
+  double mean = 0, stdev = 0;  // normal
+  int64_t min = 1, max = 1 << 20;
+
+  int64_t sample(Rng& rng) const;
+  std::string describe() const;
+  nlohmann::json to_json() const;
+};
+
+enum class ArrivalMode { Offline, Closed, Poisson };
+
+struct WorkloadSpec {
+  std::string name = "default";
+  int64_t num_requests = 64;
+  int64_t warmup_requests = 0;     // sent first, excluded from metrics
+  LengthDistribution input_len, output_len;
+  bool ignore_eos = true;          // force outputs to their drawn length
+  std::string prompt_source = "random";  // random token ids (text and datasets need the tokenizer)
+  ArrivalMode arrival = ArrivalMode::Offline;
+  std::vector<int64_t> concurrency;  // closed loop: one run per value
+  std::vector<double> request_rate;  // Poisson: requests/s, one run per value
+  double burstiness = 1.0;           // gamma shape: 1 = Poisson, < 1 burstier, > 1 smoother
+  uint64_t seed = 0;
+
+  static WorkloadSpec from_yaml_file(const std::string& path);
+  void validate(const std::string& source) const;
+  nlohmann::json to_json() const;
+};
+
+const char* arrival_mode_name(ArrivalMode mode);
+
+// One sweep point: the arrival setting of one run.
+struct SweepPoint {
+  ArrivalMode mode;
+  int64_t concurrency = 0;
+  double request_rate = 0;
+  std::string label() const;
+};
+std::vector<SweepPoint> sweep_points(const WorkloadSpec& spec);
+
+struct BenchRequest {
+  std::vector<int32_t> prompt_ids;
+  int32_t output_len;
+  bool warmup;
+};
+
+// Deterministic requests for a spec (warm-up first), over a vocabulary of `vocab_size` ids.
+std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_size);
+
+// Open-loop arrival times (seconds from start) with gamma-distributed gaps of mean 1/rate and
+// shape `burstiness` (Poisson process when 1). Same seed, same times.
+std::vector<double> gamma_arrival_times(int64_t n, double rate, double burstiness, uint64_t seed);
+// A gamma(shape, 1) variate (Marsaglia & Tsang 2000).
+double sample_gamma(double shape, Rng& rng);
+double sample_standard_normal(Rng& rng);
+
+}  // namespace iol::bench

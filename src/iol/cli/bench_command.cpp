@@ -1,0 +1,228 @@
+// iol bench: run a workload against the in-process engine, append one result record per sweep
+// point to a .jsonl file (docs/results-schema.md), and raw per-request traces beside it.
+#include <unistd.h>
+
+#include <cstdio>
+#include <memory>
+#include <random>
+
+#include <fmt/format.h>
+#include <nlohmann/json.hpp>
+
+#include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/bench/environment.hpp"
+#include "iol/bench/metrics.hpp"
+#include "iol/bench/nvml_sampler.hpp"
+#include "iol/bench/results.hpp"
+#include "iol/bench/runner.hpp"
+#include "iol/bench/workload.hpp"
+#include "iol/cli/commands.hpp"
+#include "iol/cli/engine_options.hpp"
+#include "iol/cli/model_options.hpp"
+#include "iol/core/error.hpp"
+
+namespace iol::cli {
+
+namespace {
+
+struct BenchOptions {
+  ModelOptions model;
+  EngineOptions engine;
+  std::string scenario;
+  int64_t num_requests = -1, warmup_requests = -1, input_len = -1, output_len = -1;
+  std::string arrival;
+  std::vector<int64_t> concurrency;
+  std::vector<double> request_rate;
+  double burstiness = -1;
+  int64_t seed = -1;
+  std::string slo;
+  std::string out = "reports/results.jsonl";
+  std::string tag;
+  std::string nvml_library = "libnvidia-ml.so.1";
+  bool quiet = false;
+  bool list_backends = false;
+};
+
+bench::WorkloadSpec make_spec(const BenchOptions& o) {
+  bench::WorkloadSpec spec = o.scenario.empty() ? bench::WorkloadSpec{} : bench::WorkloadSpec::from_yaml_file(o.scenario);
+  if (o.scenario.empty()) spec.input_len.value = spec.output_len.value = 128;
+  if (o.num_requests >= 0) spec.num_requests = o.num_requests;
+  if (o.warmup_requests >= 0) spec.warmup_requests = o.warmup_requests;
+  if (o.input_len >= 0) spec.input_len = {bench::LengthDistribution::Kind::Fixed, static_cast<double>(o.input_len)};
+  if (o.output_len >= 0) spec.output_len = {bench::LengthDistribution::Kind::Fixed, static_cast<double>(o.output_len)};
+  if (!o.arrival.empty()) {
+    if (o.arrival == "offline") spec.arrival = bench::ArrivalMode::Offline;
+    else if (o.arrival == "closed") spec.arrival = bench::ArrivalMode::Closed;
+    else if (o.arrival == "poisson") spec.arrival = bench::ArrivalMode::Poisson;
+    else throw UsageError(fmt::format("--arrival must be offline, closed or poisson (got '{}')", o.arrival));
+  }
+  if (!o.concurrency.empty()) spec.concurrency = o.concurrency;
+  if (!o.request_rate.empty()) spec.request_rate = o.request_rate;
+  if (o.burstiness > 0) spec.burstiness = o.burstiness;
+  if (o.seed >= 0) spec.seed = static_cast<uint64_t>(o.seed);
+  spec.validate(o.scenario.empty() ? "command line" : o.scenario);
+  return spec;
+}
+
+// Progress on stderr: redrawn in place on a terminal, a line per quarter otherwise.
+class Progress {
+ public:
+  Progress(bool quiet, std::string label) : quiet_(quiet), tty_(isatty(2) != 0), label_(std::move(label)) {}
+  void update(int64_t done, int64_t total, int64_t tokens, double elapsed) {
+    if (quiet_ || total == 0) return;
+    const double rate = elapsed > 0 ? static_cast<double>(tokens) / elapsed : 0;
+    const double eta = done > 0 ? elapsed * static_cast<double>(total - done) / static_cast<double>(done) : 0;
+    if (tty_) {
+      const int width = 30, filled = static_cast<int>(width * done / total);
+      fmt::print(stderr, "\r{} [{}{}] {}/{} requests, {:.0f} tok/s, ETA {:.0f} s ", label_, std::string(filled, '#'),
+                 std::string(width - filled, '.'), done, total, rate, eta);
+      if (done == total) fmt::print(stderr, "\n");
+    } else if (done * 4 / total != last_quarter_ || done == total) {
+      last_quarter_ = done * 4 / total;
+      fmt::print(stderr, "{}: {}/{} requests, {:.0f} tok/s\n", label_, done, total, rate);
+    }
+  }
+
+ private:
+  bool quiet_, tty_;
+  std::string label_;
+  int64_t last_quarter_ = -1;
+};
+
+std::string make_run_id() {
+  std::time_t t = std::time(nullptr);
+  char stamp[32];
+  std::strftime(stamp, sizeof stamp, "%Y%m%dT%H%M%SZ", std::gmtime(&t));
+  return fmt::format("{}-{:06x}", stamp, std::random_device{}() & 0xffffff);
+}
+
+void run_bench(const BenchOptions& o) {
+  if (o.list_backends) {
+    // The CUDA backend is not built yet: the CPU reference is the only one.
+    fmt::print("cpu\n");
+    return;
+  }
+  bench::WorkloadSpec spec = make_spec(o);
+  bench::Slo slo = o.slo.empty() ? bench::Slo{} : bench::Slo::parse(o.slo);
+  model::LoadedModel loaded = model::load_model(o.model.to_source());
+  const model::ModelConfig& config = loaded.config;
+  engine::EngineConfig engine_config =
+      o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
+  backend::cpu::CpuBackend backend(config, loaded.weights, engine_config.num_kv_blocks, engine_config.block_size,
+                                   o.engine.threads);
+  std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size);
+  for (const auto& r : requests)
+    if (static_cast<int64_t>(r.prompt_ids.size()) + r.output_len > engine_config.max_model_len)
+      fail("workload: a request of {} + {} tokens exceeds --max-model-len {}", r.prompt_ids.size(), r.output_len,
+           engine_config.max_model_len);
+
+  bench::NvmlSampler nvml(o.nvml_library);
+  const nlohmann::json environment = bench::collect_environment(nvml);
+  const std::string base_id = make_run_id();
+  const std::string traces_path = o.out.substr(0, o.out.rfind(".jsonl")) + ".requests.jsonl";
+  const auto points = bench::sweep_points(spec);
+  for (size_t p = 0; p < points.size(); ++p) {
+    const bench::SweepPoint& point = points[p];
+    engine::Engine engine(engine_config, backend, config, nullptr);
+    bench::InProcessRunner runner(engine);
+    Progress progress(o.quiet, fmt::format("{} {}", spec.name, point.label()));
+    const double start = engine.now();
+    nvml.start();
+    auto traces = runner.run(requests, point, spec, [&](int64_t done, int64_t total, int64_t tokens) {
+      progress.update(done, total, tokens, engine.now() - start);
+    });
+    bench::TelemetrySummary telemetry = nvml.stop();
+    bench::RunMetrics metrics = bench::compute_run_metrics(traces, slo);
+
+    const std::string run_id = points.size() == 1 ? base_id : fmt::format("{}-{}", base_id, p);
+    std::optional<double> energy = telemetry.energy_counter_j ? telemetry.energy_counter_j : telemetry.energy_integrated_j;
+    auto optional_json = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    std::optional<double> j_per_token, tokens_per_s_per_w;
+    if (energy && metrics.total_output_tokens > 0) j_per_token = *energy / static_cast<double>(metrics.total_output_tokens);
+    if (telemetry.mean_power_w && *telemetry.mean_power_w > 0) tokens_per_s_per_w = metrics.output_throughput / *telemetry.mean_power_w;
+    nlohmann::json workload = spec.to_json();
+    workload["sweep"] = {{"mode", bench::arrival_mode_name(point.mode)},
+                         {"concurrency", point.mode == bench::ArrivalMode::Closed ? nlohmann::json(point.concurrency) : nlohmann::json(nullptr)},
+                         {"request_rate", point.mode == bench::ArrivalMode::Poisson ? nlohmann::json(point.request_rate) : nlohmann::json(nullptr)},
+                         {"label", point.label()}};
+    nlohmann::json record = {
+        {"schema_version", bench::kResultsSchemaVersion},
+        {"run_id", run_id},
+        {"tag", o.tag},
+        {"engine",
+         {{"name", "iol"},
+          {"runner", runner.name()},
+          {"backend", backend.name()},
+          {"model", loaded.description},
+          {"architecture", config.architecture},
+          {"num_parameters", config.num_parameters()},
+          {"weights_dtype", std::string(dtype_name(loaded.weights->embed_tokens->dtype))},
+          {"levers",
+           {{"batching", engine::batching_mode_name(engine_config.batching)},
+            {"kv_layout", engine::kv_layout_name(engine_config.kv_layout)},
+            {"prefix_caching", engine_config.enable_prefix_caching},
+            {"chunked_prefill", engine_config.enable_chunked_prefill},
+            {"quantization", "none"},
+            {"speculative_decoding", "none"}}},
+          {"config",
+           {{"block_size", engine_config.block_size},
+            {"num_kv_blocks", engine_config.num_kv_blocks},
+            {"kv_cache_memory_bytes", o.engine.kv_cache_memory},
+            {"max_num_seqs", engine_config.max_num_seqs},
+            {"max_num_batched_tokens", engine_config.max_num_batched_tokens},
+            {"max_model_len", engine_config.max_model_len},
+            {"threads", static_cast<int64_t>(o.engine.threads)}}}}},
+        {"workload", workload},
+        {"slo", slo.to_json()},
+        {"metrics", metrics.to_json()},
+        {"energy", {{"energy_j", optional_json(energy)},
+                    {"source", telemetry.energy_counter_j ? "counter" : telemetry.energy_integrated_j ? "power_integration" : "none"},
+                    {"j_per_output_token", optional_json(j_per_token)},
+                    {"output_tokens_per_s_per_w", optional_json(tokens_per_s_per_w)}}},
+        {"telemetry", telemetry.to_json()},
+        {"target", runner.target_stats()},
+        {"process", bench::process_stats()},
+        {"environment", environment},
+        {"requests_file", traces_path}};
+    bench::append_jsonl(o.out, record);
+    bench::append_request_traces(traces_path, run_id, traces);
+    fmt::print(stderr, "iol bench: {} {}: {} ok, {} failed, {} aborted in {:.2f} s; {:.2f} req/s, {:.1f} output tok/s; "
+               "TTFT p50 {:.1f} ms; TPOT p50 {:.2f} ms → {}\n", spec.name, point.label(), metrics.num_completed,
+               metrics.num_failed, metrics.num_aborted, metrics.duration_s, metrics.request_throughput,
+               metrics.output_throughput, metrics.ttft_ms.median, metrics.tpot_ms.median, o.out);
+  }
+}
+
+}  // namespace
+
+void add_bench_command(CLI::App& app, CommandRunner& runner) {
+  auto options = std::make_shared<BenchOptions>();
+  CLI::App* command = app.add_subcommand("bench", "Benchmark a workload; append results to a .jsonl file");
+  command->footer(
+      "Examples:\n"
+      "  iol bench --preset tiny --scenario bench/scenarios/default-cpu.yaml --out reports/results.jsonl\n"
+      "  iol bench --preset tiny --num-requests 32 --input-len 64 --output-len 32 --arrival closed --concurrency 1,4,16\n"
+      "  iol bench --preset tiny --arrival poisson --request-rate 2,8 --slo ttft_ms=500,tpot_ms=50 --batching static\n"
+      "  iol report reports/results.jsonl --out reports/report.md");
+  options->model.add_to(*command);
+  options->engine.add_to(*command);
+  command->add_option("--scenario", options->scenario, "Workload file (bench/scenarios/*.yaml); flags override it");
+  command->add_option("--num-requests", options->num_requests, "Measured requests");
+  command->add_option("--warmup-requests", options->warmup_requests, "Requests sent first and excluded from metrics");
+  command->add_option("--input-len", options->input_len, "Fixed prompt length in tokens");
+  command->add_option("--output-len", options->output_len, "Fixed output length in tokens");
+  command->add_option("--arrival", options->arrival, "offline | closed | poisson");
+  command->add_option("--concurrency", options->concurrency, "Closed loop: requests in flight (list: a sweep)")->delimiter(',');
+  command->add_option("--request-rate", options->request_rate, "Poisson: requests per second (list: a sweep)")->delimiter(',');
+  command->add_option("--burstiness", options->burstiness, "Gamma shape of inter-arrival gaps (1 = Poisson)");
+  command->add_option("--seed", options->seed, "Workload seed");
+  command->add_option("--slo", options->slo, "Goodput SLOs, e.g. ttft_ms=200,tpot_ms=50,e2e_ms=5000");
+  command->add_option("--out", options->out, "Results file (appended)")->capture_default_str();
+  command->add_option("--tag", options->tag, "Free-form label stored in the records");
+  command->add_option("--nvml-library", options->nvml_library, "NVML library to dlopen")->capture_default_str();
+  command->add_flag("--quiet", options->quiet, "No progress on stderr");
+  command->add_flag("--list-backends", options->list_backends, "Print the backends this build can run and exit");
+  command->callback([options, &runner] { runner = [options] { run_bench(*options); }; });
+}
+
+}  // namespace iol::cli

@@ -1,0 +1,95 @@
+// iol bench and iol report end to end: every emitted record validates against the JSON Schema,
+// sweeps give one record per point, traces are complete, and errors are one line.
+#include <gtest/gtest.h>
+
+#include <sys/wait.h>
+
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "../support/temp_dir.hpp"
+#include "iol/bench/json_schema.hpp"
+#include "iol/bench/results.hpp"
+
+namespace iol {
+namespace {
+
+int run(const std::string& args, std::string* err = nullptr) {
+  testing::TempDir dir;
+  int status = std::system((std::string(IOL_BINARY) + " " + args + " 2>" + dir.str("err") + " >/dev/null").c_str());
+  if (err) {
+    std::ifstream in(dir.str("err"));
+    *err = std::string(std::istreambuf_iterator<char>(in), {});
+  }
+  return WIFEXITED(status) ? WEXITSTATUS(status) : -1;
+}
+
+nlohmann::json schema() {
+  std::ifstream in(std::string(IOL_SOURCE_DIR) + "/bench/schema/results.schema.json");
+  return nlohmann::json::parse(in);
+}
+
+TEST(Bench, EveryRecordValidatesAgainstTheSchema) {
+  testing::TempDir dir;
+  const std::string out = dir.str("r/results.jsonl");
+  const std::string base = "bench --preset tiny --quiet --out " + out + " --input-len 12 --output-len 6 --num-requests 6 --warmup-requests 1";
+  ASSERT_EQ(run(base + " --arrival offline"), 0);
+  ASSERT_EQ(run(base + " --arrival closed --concurrency 1,3 --slo ttft_ms=1000,tpot_ms=100"), 0);
+  ASSERT_EQ(run(base + " --arrival poisson --request-rate 50 --burstiness 0.5 --batching static --kv-layout contiguous "
+                       "--max-model-len 64 --no-prefix-caching --no-chunked-prefill"), 0);
+  ASSERT_EQ(run("bench --scenario " + std::string(IOL_SOURCE_DIR) + "/bench/scenarios/default-cpu.yaml --preset tiny --quiet "
+                "--num-requests 4 --out " + out), 0);
+  auto records = bench::read_jsonl(out);
+  ASSERT_EQ(records.size(), 1u + 2u + 1u + 2u);
+  const auto s = schema();
+  for (const auto& record : records) {
+    EXPECT_EQ(bench::validate_json_schema(s, record), "") << record.dump().substr(0, 200);
+    EXPECT_EQ(record["metrics"]["num_warmup"].get<int>(), record["workload"]["warmup_requests"].get<int>());
+  }
+  EXPECT_EQ(records[0]["metrics"]["num_completed"], 6);
+  EXPECT_EQ(records[0]["metrics"]["total_output_tokens"], 36);
+  EXPECT_EQ(records[2]["workload"]["sweep"]["concurrency"], 3);
+  EXPECT_TRUE(records[2]["metrics"]["goodput"].is_number());
+  EXPECT_EQ(records[3]["engine"]["levers"]["batching"], "static");
+  EXPECT_EQ(records[3]["engine"]["levers"]["kv_layout"], "contiguous");
+  EXPECT_FALSE(records[3]["telemetry"]["available"].get<bool>() && records[3]["telemetry"]["reason"].is_string());
+  // The traces file holds every request of every run, warm-up included, with one time per token.
+  std::ifstream traces(dir.str("r/results.requests.jsonl"));
+  std::string line;
+  int lines = 0;
+  while (std::getline(traces, line)) {
+    auto t = nlohmann::json::parse(line);
+    EXPECT_EQ(t["token_times"].size(), t["output_tokens"].get<size_t>());
+    ++lines;
+  }
+  EXPECT_EQ(lines, 7 + 2 * 7 + 7 + 2 * 6);
+
+  ASSERT_EQ(run("report " + out + " --out " + dir.str("report.md")), 0);
+  std::ifstream report(dir.str("report.md"));
+  std::string md(std::istreambuf_iterator<char>(report), {});
+  EXPECT_NE(md.find("## default — concurrency=3"), std::string::npos);
+  EXPECT_NE(md.find("| output tok/s |"), std::string::npos);
+  EXPECT_NE(md.find("## Environment"), std::string::npos);
+  // Ratios against a chosen baseline.
+  ASSERT_EQ(run("report " + out + " --baseline " + records[1]["run_id"].get<std::string>() + " --out " + dir.str("b.md")), 0);
+}
+
+TEST(Bench, BadInputsGiveOneLineErrors) {
+  testing::TempDir dir;
+  std::string err;
+  std::ofstream(dir.str("bad.yaml")) << "arrival: closed\n";
+  EXPECT_EQ(run("bench --preset tiny --scenario " + dir.str("bad.yaml"), &err), 1);
+  EXPECT_EQ(err, "iol: error: " + dir.str("bad.yaml") + ": arrival closed needs 'concurrency'\n");
+  EXPECT_EQ(run("bench --preset tiny --slo ttft=3", &err), 2);
+  EXPECT_EQ(err, "iol: error: --slo: 'ttft=3' is not KEY=MS with KEY ttft_ms, tpot_ms or e2e_ms and MS > 0 (see --help)\n");
+  std::ofstream(dir.str("r.jsonl")) << "{\"run_id\": \"a\"}\nnot json\n";
+  EXPECT_EQ(run("report " + dir.str("r.jsonl"), &err), 1);
+  EXPECT_EQ(err, "iol: error: " + dir.str("r.jsonl") + ":2: not a JSON object\n");
+  EXPECT_EQ(run("bench --preset tiny --quiet --num-requests 1 --input-len 4 --output-len 2 --out " + dir.str("ok.jsonl")), 0);
+  EXPECT_EQ(run("report " + dir.str("ok.jsonl") + " --baseline nope", &err), 1);
+  EXPECT_EQ(err, "iol: error: report: baseline run 'nope' is not in the results\n");
+}
+
+}  // namespace
+}  // namespace iol
