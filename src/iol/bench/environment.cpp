@@ -12,6 +12,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/bench/nvml_sampler.hpp"
+#include "iol/git_commit.hpp"
 #include "iol/version.hpp"
 
 namespace iol::bench {
