@@ -1,20 +1,49 @@
 // A model-free backend for engine tests. Its KV cache stores each token id in its slot; the
-// logits of a row put all mass on next_token(context), where the context is read back through
-// the block table. Any block-table or sharing bug changes the outputs.
+// logits of a row are mock_logits(context), where the context is read back through the block
+// table. Any block-table, sharing or copy-on-write bug changes the outputs.
 #pragma once
+#include <algorithm>
 #include <cstdint>
 #include <span>
 #include <vector>
 
 #include "iol/backend/backend.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/rng.hpp"
+#include "iol/sampling/sampler.hpp"
 
 namespace iol::testing {
 
-inline int32_t mock_next_token(std::span<const int32_t> context, int64_t vocab) {
+// Logits of the mock model: a pseudo-random spread in [0, 4) over the vocabulary, a function of
+// the whole context, so sampling with temperature gives genuinely different continuations.
+inline std::vector<float> mock_logits(std::span<const int32_t> context, int64_t vocab) {
   uint64_t h = 1469598103934665603ull;
   for (int32_t t : context) h = (h ^ static_cast<uint64_t>(t)) * 1099511628211ull;
-  return static_cast<int32_t>(h % static_cast<uint64_t>(vocab));
+  std::vector<float> logits(static_cast<size_t>(vocab));
+  for (int64_t v = 0; v < vocab; ++v) {
+    uint64_t x = (h ^ (static_cast<uint64_t>(v) * 0x9e3779b97f4a7c15ull)) * 0xbf58476d1ce4e5b9ull;
+    logits[static_cast<size_t>(v)] = static_cast<float>((x >> 40) % 1000) / 250.0f;
+  }
+  return logits;
+}
+
+inline int32_t mock_next_token(std::span<const int32_t> context, int64_t vocab) {
+  auto logits = mock_logits(context, vocab);
+  return static_cast<int32_t>(std::max_element(logits.begin(), logits.end()) - logits.begin());
+}
+
+// What sample `sample_index` of a seeded request must produce: the sampler applied step by step
+// to the mock model's logits of the true context, with the generator the engine gives it.
+inline std::vector<int32_t> mock_sampled(const std::vector<int32_t>& prompt, const sampling::SamplingParams& params,
+                                         int32_t sample_index, int64_t vocab) {
+  Rng rng(*params.seed + static_cast<uint64_t>(sample_index));
+  std::vector<int32_t> tokens = prompt, out;
+  for (int32_t i = 0; i < params.max_tokens; ++i) {
+    auto logits = mock_logits(tokens, vocab);
+    out.push_back(sampling::sample(logits, params, prompt, out, {}, rng).token);
+    tokens.push_back(out.back());
+  }
+  return out;
 }
 
 // Greedy continuation of `prompt` under the mock model.
@@ -34,6 +63,10 @@ class MockBackend final : public backend::Backend {
   std::string name() const override { return "mock"; }
   const backend::KvCacheShape& kv_cache_shape() const override { return shape_; }
   int64_t vocab_size() const override { return vocab_; }
+  void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override {
+    for (const auto& [source, destination] : copies)
+      std::copy_n(slots_.begin() + source * shape_.block_size, shape_.block_size, slots_.begin() + destination * shape_.block_size);
+  }
   void forward(const backend::ForwardBatch& batch, std::span<float> logits) override {
     for (size_t t = 0; t < batch.num_tokens(); ++t) slots_[static_cast<size_t>(batch.slot_mapping[t])] = batch.token_ids[t];
     std::fill(logits.begin(), logits.end(), 0.0f);
@@ -47,7 +80,8 @@ class MockBackend final : public backend::Backend {
         if (block < 0) fail("mock backend: position {} has no block", p);
         context.push_back(slots_[static_cast<size_t>(block * shape_.block_size + p % shape_.block_size)]);
       }
-      logits[row * static_cast<size_t>(vocab_) + static_cast<size_t>(mock_next_token(context, vocab_))] = 10.0f;
+      auto row_logits = mock_logits(context, vocab_);
+      std::copy(row_logits.begin(), row_logits.end(), logits.begin() + static_cast<std::ptrdiff_t>(row * static_cast<size_t>(vocab_)));
       ++row;
     }
     if (row != batch.logits_indices.size()) fail("mock backend: logits rows are not sequence ends");

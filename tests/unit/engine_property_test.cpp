@@ -16,11 +16,20 @@ namespace {
 
 constexpr int64_t kVocab = 97;
 
+sampling::SamplingParams params_of_request(int32_t max_tokens, int32_t n) {
+  sampling::SamplingParams params;
+  params.max_tokens = max_tokens;
+  params.n = n;
+  params.temperature = n > 1 ? 1.0f : 0.0f;
+  params.seed = 77;
+  return params;
+}
+
 int64_t pick(Rng& rng, int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(hi - lo + 1)); }
 
 TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
   const int kTrials = 2000;
-  int64_t total_preemptions = 0, total_hits = 0, total_aborts = 0, total_requests = 0;
+  int64_t total_preemptions = 0, total_hits = 0, total_aborts = 0, total_requests = 0, total_parallel_samples = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));
     Rng rng(1000 + static_cast<uint64_t>(trial));
@@ -47,29 +56,33 @@ TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
       int64_t arrival_step;
       std::vector<int32_t> prompt;
       int32_t max_tokens;
+      int32_t n;  // parallel samples (sampled with temperature; greedy when 1)
     };
     std::vector<Pending> pending;
     for (int64_t i = 0, n = pick(rng, 1, 16); i < n; ++i) {
-      Pending p{pick(rng, 0, 30), stems[static_cast<size_t>(pick(rng, 0, 2))], static_cast<int32_t>(pick(rng, 1, 16))};
+      const bool parallel = config.kv_layout == KvLayout::Paged && rng.uniform() < 0.3;
+      Pending p{pick(rng, 0, 30), stems[static_cast<size_t>(pick(rng, 0, 2))], static_cast<int32_t>(pick(rng, 1, 16)),
+                parallel ? static_cast<int32_t>(pick(rng, 2, 4)) : 1};
       for (int64_t k = 0, extra = pick(rng, 0, 12); k < extra || p.prompt.empty(); ++k)
         p.prompt.push_back(static_cast<int32_t>(pick(rng, 0, kVocab - 1)));
       pending.push_back(std::move(p));
     }
 
-    std::map<RequestId, std::vector<int32_t>> outputs;
+    using Key = std::pair<RequestId, int32_t>;  // (request, sample)
+    std::map<Key, std::vector<int32_t>> outputs;
     std::map<RequestId, const Pending*> request_of;
-    std::map<RequestId, bool> finished, aborted;
+    std::map<Key, bool> finished;
+    std::map<RequestId, bool> aborted;
     std::vector<RequestId> live;
+    auto params_of = [](const Pending& p) { return params_of_request(p.max_tokens, p.n); };
     for (int64_t step = 0; step < 5000; ++step) {
       for (const auto& p : pending) {
         if (p.arrival_step != step) continue;
-        sampling::SamplingParams params;
-        params.temperature = 0.0f;
-        params.max_tokens = p.max_tokens;
         try {
-          RequestId id = engine.add_request(p.prompt, params, [&](const RequestOutput& out) {
-            if (out.new_token_id >= 0) outputs[out.request_id].push_back(out.new_token_id);
-            if (out.finished) finished[out.request_id] = true;
+          RequestId id = engine.add_request(p.prompt, params_of(p), [&](const RequestOutput& out) {
+            const Key key{out.request_id, out.sample_index};
+            if (out.new_token_id >= 0) outputs[key].push_back(out.new_token_id);
+            if (out.finished) finished[key] = true;
           });
           request_of[id] = &p;
           live.push_back(id);
@@ -80,7 +93,7 @@ TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
       }
       if (!live.empty() && rng.uniform() < 0.03) {
         RequestId victim = live[static_cast<size_t>(pick(rng, 0, static_cast<int64_t>(live.size()) - 1))];
-        if (!finished[victim]) {
+        if (!finished[{victim, 0}]) {
           engine.abort_request(victim);
           aborted[victim] = true;
         }
@@ -96,10 +109,17 @@ TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
     EngineStats stats = engine.stats();
     EXPECT_EQ(stats.blocks.num_free_blocks, config.num_kv_blocks) << "blocks leaked";
     for (const auto& [id, p] : request_of) {
-      ASSERT_TRUE(finished[id]) << "request " << id << " never finished";
-      std::vector<int32_t> expected = testing::mock_greedy(p->prompt, p->max_tokens, kVocab);
-      if (aborted[id]) expected.resize(std::min(expected.size(), outputs[id].size()));  // a prefix, cut by the abort
-      EXPECT_EQ(outputs[id], expected) << "request " << id;
+      // An abort before the prompt completed leaves no forked samples.
+      const int32_t samples = aborted[id] && !finished.count({id, 1}) ? 1 : p->n;
+      for (int32_t sample = 0; sample < samples; ++sample) {
+        const Key key{id, sample};
+        ASSERT_TRUE(finished[key]) << "request " << id << " sample " << sample << " never finished";
+        std::vector<int32_t> expected = p->n == 1 ? testing::mock_greedy(p->prompt, p->max_tokens, kVocab)
+                                                  : testing::mock_sampled(p->prompt, params_of(*p), sample, kVocab);
+        if (aborted[id]) expected.resize(std::min(expected.size(), outputs[key].size()));  // a prefix, cut by the abort
+        EXPECT_EQ(outputs[key], expected) << "request " << id << " sample " << sample;
+      }
+      total_parallel_samples += p->n > 1 ? p->n : 0;
     }
     total_preemptions += stats.num_preemptions;
     total_hits += stats.blocks.prefix_hit_tokens;
@@ -109,9 +129,10 @@ TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
   EXPECT_GT(total_preemptions, 100);
   EXPECT_GT(total_hits, 100);
   EXPECT_GT(total_aborts, 50);
-  std::printf("[ property ] %d schedules, %lld requests, %lld preemptions, %lld prefix-hit tokens, %lld aborts\n", kTrials,
-              static_cast<long long>(total_requests), static_cast<long long>(total_preemptions),
-              static_cast<long long>(total_hits), static_cast<long long>(total_aborts));
+  EXPECT_GT(total_parallel_samples, 1000);
+  std::printf("[ property ] %d schedules, %lld requests, %lld parallel samples, %lld preemptions, %lld prefix-hit tokens, "
+              "%lld aborts\n", kTrials, static_cast<long long>(total_requests), static_cast<long long>(total_parallel_samples),
+              static_cast<long long>(total_preemptions), static_cast<long long>(total_hits), static_cast<long long>(total_aborts));
 }
 
 }  // namespace

@@ -4,6 +4,7 @@
 #include <cstdint>
 #include <span>
 #include <string>
+#include <utility>
 
 #include "iol/backend/forward_batch.hpp"
 
@@ -30,6 +31,9 @@ class Backend {
   // Writes the new tokens' K/V into their slots, then fills `logits` with
   // logits_indices.size() × vocab_size fp32 values.
   virtual void forward(const ForwardBatch& batch, std::span<float> logits) = 0;
+  // Copies whole KV blocks (every layer, K and V), {source, destination} pairs: copy-on-write
+  // of blocks shared by parallel samples. Runs before the step's forward.
+  virtual void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) = 0;
 };
 
 }  // namespace iol::backend

@@ -41,6 +41,8 @@ RequestId Engine::add_request(std::vector<int32_t> prompt_ids, const sampling::S
          "(a preempted request is recomputed in one step)", total, config_.max_num_batched_tokens);
   if (!params.stop.empty() && !vocabulary_) fail("request rejected: stop strings need a tokenizer to decode text");
 
+  if (params.n > 1 && config_.kv_layout == KvLayout::Contiguous)
+    fail("request rejected: parallel sampling (n = {}) shares KV blocks, which the contiguous layout does not", params.n);
   const RequestId id = next_id_++;
   std::vector<int32_t> eos;
   for (auto e : model_config_.eos_token_ids) eos.push_back(static_cast<int32_t>(e));
@@ -68,19 +70,23 @@ void Engine::drain_incoming() {
   }
   for (auto& entry : arrived) {
     Sequence* sequence = entry.sequence.get();
-    live_.emplace(sequence->id(), std::move(entry));
+    live_.emplace(key_of(sequence->id(), 0), std::move(entry));
     scheduler_.add(sequence);
   }
   for (RequestId id : aborts) {
-    auto it = live_.find(id);
-    if (it == live_.end()) continue;
-    Sequence& sequence = *it->second.sequence;
-    scheduler_.abort(&sequence);
-    sequence.abort(now());
-    if (it->second.on_output) it->second.on_output({id, -1, {}, true, sequence});
-    ++stats_.num_aborted;
-    --num_unfinished_;
-    live_.erase(it);
+    bool aborted = false;
+    for (int32_t sample = 0; sample < sampling::kMaxParallelSamples; ++sample) {
+      auto it = live_.find(key_of(id, sample));
+      if (it == live_.end()) continue;
+      Sequence& sequence = *it->second.sequence;
+      scheduler_.abort(&sequence);
+      sequence.abort(now());
+      if (it->second.on_output) it->second.on_output({id, sample, -1, {}, true, sequence});
+      --num_unfinished_;
+      live_.erase(it);
+      aborted = true;
+    }
+    stats_.num_aborted += aborted ? 1 : 0;
   }
 }
 
@@ -123,6 +129,7 @@ void Engine::run_batch(const SchedulerOutput& out) {
   std::vector<float> logits(logits_indices.size() * static_cast<size_t>(model_config_.vocab_size));
   backend::ForwardBatch batch{token_ids, positions, slot_mapping, query_start, context_lens, block_tables,
                               static_cast<int32_t>(max_blocks), logits_indices};
+  if (!out.block_copies.empty()) backend_.copy_blocks(out.block_copies);
   backend_.forward(batch, logits);
 
   for (const auto& s : out.scheduled) {
@@ -134,15 +141,25 @@ void Engine::run_batch(const SchedulerOutput& out) {
   const double t = now();
   const size_t vocab = static_cast<size_t>(model_config_.vocab_size);
   for (size_t row = 0; row < sampled.size(); ++row) {
-    Sequence& seq = *sampled[row];
-    std::string delta = seq.sample_and_append(std::span<float>(logits).subspan(row * vocab, vocab), t);
-    auto it = live_.find(seq.id());
-    if (it->second.on_output) it->second.on_output({seq.id(), seq.token_ids().back(), delta, seq.finished(), seq});
-    if (seq.finished()) {
-      scheduler_.finish(&seq);
-      ++stats_.num_finished;
-      --num_unfinished_;
-      live_.erase(it);
+    // A request with n > 1 forks its samples when its prompt is done: they share its blocks and
+    // each draws its first token from the same logits.
+    Sequence& first = *sampled[row];
+    std::vector<Sequence*> samples = first.params().n > 1 && first.sample_index() == 0 && first.num_output_tokens() == 0
+                                         ? fork_samples(first)
+                                         : std::vector<Sequence*>{&first};
+    const std::span<const float> row_logits = std::span<const float>(logits).subspan(row * vocab, vocab);
+    for (Sequence* seq : samples) {
+      std::vector<float> own(row_logits.begin(), row_logits.end());  // penalties modify it
+      std::string delta = seq->sample_and_append(own, t);
+      auto it = live_.find(key_of(seq->id(), seq->sample_index()));
+      if (it->second.on_output)
+        it->second.on_output({seq->id(), seq->sample_index(), seq->token_ids().back(), delta, seq->finished(), *seq});
+      if (seq->finished()) {
+        scheduler_.finish(seq);
+        ++stats_.num_finished;
+        --num_unfinished_;
+        live_.erase(it);
+      }
     }
   }
 }
@@ -150,6 +167,20 @@ void Engine::run_batch(const SchedulerOutput& out) {
 void Engine::reset_peak_stats() {
   stats_.peak_num_running = 0;
   stats_.peak_used_blocks = 0;
+}
+
+std::vector<Sequence*> Engine::fork_samples(Sequence& parent) {
+  std::vector<Sequence*> samples = {&parent};
+  OutputCallback callback = live_.at(key_of(parent.id(), 0)).on_output;
+  for (int32_t i = 1; i < parent.params().n; ++i) {
+    auto child = parent.fork(i);
+    child->block_table = block_manager_.fork(parent.block_table);
+    samples.push_back(child.get());
+    scheduler_.add_running(child.get());
+    live_.emplace(key_of(parent.id(), i), Entry{std::move(child), callback});
+    ++num_unfinished_;
+  }
+  return samples;
 }
 
 EngineStats Engine::stats() const {

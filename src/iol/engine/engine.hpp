@@ -24,6 +24,7 @@ namespace iol::engine {
 // Delivered on the engine thread after each step that produced a token (or on finish/abort).
 struct RequestOutput {
   RequestId request_id;
+  int32_t sample_index = 0;       // which of the request's n parallel samples
   int32_t new_token_id = -1;      // -1 when the request ended without a new token (abort)
   std::string_view new_text;      // text that became final with this token
   bool finished = false;
@@ -66,7 +67,11 @@ class Engine {
     std::unique_ptr<Sequence> sequence;
     OutputCallback on_output;
   };
+  // live_ key of one sequence: a request's samples share its id.
+  static int64_t key_of(RequestId id, int32_t sample_index) { return id * sampling::kMaxParallelSamples + sample_index; }
   void drain_incoming();
+  // Creates samples 1..n-1 of a request whose prompt just completed; returns all n.
+  std::vector<Sequence*> fork_samples(Sequence& parent);
   void run_batch(const SchedulerOutput& scheduled);
 
   EngineConfig config_;
@@ -75,7 +80,7 @@ class Engine {
   const tokenizer::Vocabulary* vocabulary_;
   BlockManager block_manager_;
   Scheduler scheduler_;
-  std::unordered_map<RequestId, Entry> live_;
+  std::unordered_map<int64_t, Entry> live_;  // by key_of(request, sample)
   EngineStats stats_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();
 

@@ -9,6 +9,7 @@
 namespace iol::engine {
 
 struct Completion {
+  int32_t sample_index = 0;
   std::vector<int32_t> prompt_ids;
   std::vector<int32_t> output_ids;
   std::vector<sampling::SampledToken> tokens;
@@ -20,7 +21,8 @@ struct Completion {
 };
 
 // Adds every prompt (with its params; one params for all when params.size() == 1), steps the
-// engine until all finish, and returns the completions in prompt order.
+// engine until all finish, and returns the completions in prompt order, a prompt's n parallel
+// samples next to each other (sample 0 first).
 std::vector<Completion> generate(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
                                  const std::vector<sampling::SamplingParams>& params);
 

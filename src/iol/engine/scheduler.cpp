@@ -11,6 +11,21 @@ Scheduler::Scheduler(const EngineConfig& config, BlockManager& block_manager)
 
 void Scheduler::add(Sequence* sequence) { waiting_.push_back(sequence); }
 
+void Scheduler::add_running(Sequence* sequence) {
+  sequence->status = SequenceStatus::Running;
+  running_.push_back(sequence);
+}
+
+int64_t Scheduler::shared_blocks_in_write_range(const Sequence& sequence, int64_t n) const {
+  const int64_t block_size = block_manager_.block_size();
+  const int64_t first = sequence.num_computed_tokens / block_size;
+  const int64_t last = std::min<int64_t>((sequence.num_computed_tokens + n - 1) / block_size,
+                                         static_cast<int64_t>(sequence.block_table.size()) - 1);
+  int64_t shared = 0;
+  for (int64_t b = first; b <= last; ++b) shared += block_manager_.ref_count(sequence.block_table[static_cast<size_t>(b)]) > 1;
+  return shared;
+}
+
 int64_t Scheduler::reserved_tokens(const Sequence&, int64_t num_tokens) const {
   // Contiguous layout: the whole max_model_len is reserved up front, whatever is used.
   return config_.kv_layout == KvLayout::Contiguous ? config_.max_model_len : num_tokens;
@@ -66,7 +81,8 @@ SchedulerOutput Scheduler::schedule(double now) {
     const int64_t target = reserved_tokens(*sequence, sequence->num_computed_tokens + n);
     bool preempted_self = false;
     while (!block_manager_.can_allocate(
-        block_manager_.blocks_needed(static_cast<int64_t>(sequence->block_table.size()), target))) {
+        block_manager_.blocks_needed(static_cast<int64_t>(sequence->block_table.size()), target) +
+        shared_blocks_in_write_range(*sequence, n))) {
       Sequence* victim = running_.back();
       preempt(victim);
       ++out.num_preempted;
@@ -76,6 +92,11 @@ SchedulerOutput Scheduler::schedule(double now) {
       }
     }
     if (preempted_self) break;
+    // Copy-on-write: blocks this step writes into must be this sequence's alone.
+    const int64_t block_size = block_manager_.block_size();
+    for (int64_t b = sequence->num_computed_tokens / block_size;
+         b <= (sequence->num_computed_tokens + n - 1) / block_size && b < static_cast<int64_t>(sequence->block_table.size()); ++b)
+      if (auto copy = block_manager_.make_writable(sequence->block_table, b)) out.block_copies.push_back(*copy);
     block_manager_.allocate(sequence->block_table, target);
     out.scheduled.push_back({sequence, n, sequence->num_computed_tokens + n == sequence->num_tokens()});
     budget -= n;

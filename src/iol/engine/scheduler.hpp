@@ -22,6 +22,7 @@ struct ScheduledSequence {
 
 struct SchedulerOutput {
   std::vector<ScheduledSequence> scheduled;
+  std::vector<std::pair<int32_t, int32_t>> block_copies;  // copy-on-write, {source, destination}
   int64_t num_preempted = 0;
   int64_t num_batched_tokens = 0;
 };
@@ -31,6 +32,8 @@ class Scheduler {
   Scheduler(const EngineConfig& config, BlockManager& block_manager);
 
   void add(Sequence* sequence);
+  // A parallel sample forked from a running sequence: runs at once (it already holds blocks).
+  void add_running(Sequence* sequence);
   SchedulerOutput schedule(double now);
   // After the step: finished sequences leave and free their blocks.
   void finish(Sequence* sequence);
@@ -45,6 +48,8 @@ class Scheduler {
   void preempt(Sequence* sequence);
   bool try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now);
   int64_t reserved_tokens(const Sequence& sequence, int64_t num_tokens) const;
+  // Blocks the next n tokens will be written into that other sequences share.
+  int64_t shared_blocks_in_write_range(const Sequence& sequence, int64_t n) const;
 
   const EngineConfig& config_;
   BlockManager& block_manager_;

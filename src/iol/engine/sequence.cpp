@@ -69,6 +69,16 @@ std::string Sequence::sample_and_append(std::span<float> logits, double now) {
 
 void Sequence::abort(double now) { finish(FinishReason::Abort, now); }
 
+std::unique_ptr<Sequence> Sequence::fork(int32_t sample_index) const {
+  auto child = std::make_unique<Sequence>(*this);
+  child->sample_index_ = sample_index;
+  child->block_table.clear();
+  // Sample i of a seeded request draws like a single request seeded with seed + i.
+  child->rng_ = Rng(params_.seed ? *params_.seed + static_cast<uint64_t>(sample_index)
+                                 : std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32));
+  return child;
+}
+
 void Sequence::finish(FinishReason reason, double now) {
   finish_reason_ = reason;
   status = SequenceStatus::Finished;

@@ -34,7 +34,11 @@ class Sequence {
   Sequence(RequestId id, std::vector<int32_t> prompt_ids, sampling::SamplingParams params,
            std::vector<int32_t> eos_token_ids, const tokenizer::Vocabulary* vocabulary, double arrival);
 
-  RequestId id() const { return id_; }
+  RequestId id() const { return id_; }  // the request; its parallel samples share it
+  int32_t sample_index() const { return sample_index_; }
+  // A parallel sample of this sequence before its first output token: same tokens and state,
+  // its own random generator. The caller gives it its block table (BlockManager::fork).
+  std::unique_ptr<Sequence> fork(int32_t sample_index) const;
   int64_t num_tokens() const { return static_cast<int64_t>(token_ids_.size()); }
   int64_t num_prompt_tokens() const { return num_prompt_tokens_; }
   int64_t num_output_tokens() const { return num_tokens() - num_prompt_tokens_; }
@@ -68,6 +72,7 @@ class Sequence {
   void finish(FinishReason reason, double now);
 
   RequestId id_;
+  int32_t sample_index_ = 0;
   std::vector<int32_t> token_ids_;
   int64_t num_prompt_tokens_;
   sampling::SamplingParams params_;

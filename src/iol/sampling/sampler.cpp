@@ -21,6 +21,7 @@ void SamplingParams::validate(int64_t vocab_size) const {
   if (!(frequency_penalty >= -2.0f && frequency_penalty <= 2.0f))
     fail("sampling: frequency_penalty must be in [-2, 2] (got {})", frequency_penalty);
   if (max_tokens < 1) fail("sampling: max_tokens must be >= 1 (got {})", max_tokens);
+  if (n < 1 || n > kMaxParallelSamples) fail("sampling: n must be in [1, {}] (got {})", kMaxParallelSamples, n);
   if (min_tokens < 0 || min_tokens > max_tokens)
     fail("sampling: min_tokens must be in [0, max_tokens] (got {})", min_tokens);
   if (logprobs < 0 || logprobs > vocab_size) fail("sampling: logprobs must be in [0, {}] (got {})", vocab_size, logprobs);

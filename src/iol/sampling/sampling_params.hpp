@@ -7,6 +7,8 @@
 
 namespace iol::sampling {
 
+inline constexpr int32_t kMaxParallelSamples = 256;
+
 struct SamplingParams {
   float temperature = 1.0f;         // 0 = greedy
   int32_t top_k = 0;                // 0 or -1 = all tokens
@@ -22,6 +24,7 @@ struct SamplingParams {
   std::vector<int32_t> stop_token_ids;
   std::vector<std::string> stop;    // stop strings; the matched string is not part of the output
   int32_t logprobs = 0;             // top-n logprobs per generated token (0 = only the sampled token's)
+  int32_t n = 1;                    // parallel samples of one prompt, sharing its KV blocks (copy-on-write)
 
   bool greedy() const { return temperature == 0.0f; }
   // Throws iol::Error naming the offending field and its allowed range.

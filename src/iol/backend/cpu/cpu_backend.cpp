@@ -136,6 +136,17 @@ void CpuBackend::attention(const ForwardBatch& batch, int64_t layer, const float
   });
 }
 
+void CpuBackend::copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) {
+  const int64_t per_block = kv_shape_.elements_per_block_per_layer();
+  for (int64_t layer = 0; layer < kv_shape_.num_layers; ++layer) {
+    const int64_t layer_offset = layer * kv_shape_.num_blocks * per_block;
+    for (const auto& [source, destination] : copies) {
+      std::copy_n(k_cache_.get() + layer_offset + source * per_block, per_block, k_cache_.get() + layer_offset + destination * per_block);
+      std::copy_n(v_cache_.get() + layer_offset + source * per_block, per_block, v_cache_.get() + layer_offset + destination * per_block);
+    }
+  }
+}
+
 void CpuBackend::forward(const ForwardBatch& batch, std::span<float> logits) {
   const int64_t num_tokens = static_cast<int64_t>(batch.num_tokens());
   const int64_t hidden = config_.hidden_size, q_size = config_.q_size(), kv_size = config_.kv_size();

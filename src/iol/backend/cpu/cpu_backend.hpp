@@ -22,6 +22,7 @@ class CpuBackend final : public Backend {
   const KvCacheShape& kv_cache_shape() const override { return kv_shape_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
   void forward(const ForwardBatch& batch, std::span<float> logits) override;
+  void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override;
 
   // Bytes of KV cache per block (K and V, all layers, fp32) for sizing the pool from a budget.
   static int64_t kv_bytes_per_block(const model::ModelConfig& config, int64_t block_size);
