@@ -90,7 +90,7 @@ TEST(Cli, PromptsFileRunsAsOneInFlightBatchWithEveryLever) {
   Result inflight = run(base);
   ASSERT_EQ(inflight.exit_code, 0) << inflight.err;
   EXPECT_EQ(count_lines(inflight.out), 3);
-  EXPECT_NE(inflight.err.find("3 requests, 30 output tokens"), std::string::npos) << inflight.err;
+  EXPECT_NE(inflight.err.find("3 requests (3 samples), 30 output tokens"), std::string::npos) << inflight.err;
   EXPECT_NE(inflight.err.find("peak 3 running"), std::string::npos) << inflight.err;
   // Each line equals that prompt run alone, and every lever gives the same tokens.
   Result alone = run("generate --preset tiny --prompt-ids 256,9 --output-ids --temperature 0 --ignore-eos --max-tokens 10");

@@ -35,6 +35,12 @@ class EngineTest : public ::testing::Test {
     EXPECT_EQ(r.stats.blocks.num_free_blocks, config.num_kv_blocks);
     return r;
   }
+  std::vector<int32_t> run_sampled(const std::vector<int32_t>& prompt, const sampling::SamplingParams& params) {
+    EngineConfig config = base_config();
+    backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+    Engine engine(config, backend, model, nullptr);
+    return generate(engine, {prompt}, {params})[0].output_ids;
+  }
   static EngineConfig base_config() {
     EngineConfig c;
     c.num_kv_blocks = 64;
@@ -132,6 +138,37 @@ TEST_F(EngineTest, ContiguousLayoutAdmitsFewerSequencesForTheSameBudget) {
   EXPECT_EQ(outputs_of(p), outputs_of(c));
   EXPECT_EQ(p.stats.peak_num_running, 8);
   EXPECT_EQ(c.stats.peak_num_running, 2);
+}
+
+TEST_F(EngineTest, ParallelSamplesShareThePromptAndEqualSeparatelySeededRequests) {
+  // 10-token prompt, block size 4: samples share two full blocks and the partial third one,
+  // which each sample's first decode step copies (copy-on-write).
+  std::vector<int32_t> prompt = {256, 11, 12, 13, 14, 15, 16, 17, 18, 19};
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, model, nullptr);
+  sampling::SamplingParams params;
+  params.temperature = 1.0f;
+  params.seed = 40;
+  params.max_tokens = 12;
+  params.ignore_eos = true;
+  params.n = 4;
+  auto samples = generate(engine, {prompt}, {params});
+  ASSERT_EQ(samples.size(), 4u);
+  EXPECT_EQ(engine.check_invariants(), "");
+  EXPECT_EQ(engine.stats().blocks.num_free_blocks, config.num_kv_blocks);
+  // 22 tokens, the last never fed back: K/V for positions 0..20, blocks 0..5 of each sample.
+  // Blocks 0-1 stay shared; block 2 (positions 8-11) exists 4 times (the original + 3 copies);
+  // blocks 3-5 are private: 2 + 4 + 4 × 3.
+  EXPECT_EQ(engine.stats().peak_used_blocks, 18);
+  for (int32_t i = 0; i < 4; ++i) {
+    EXPECT_EQ(samples[static_cast<size_t>(i)].sample_index, i);
+    sampling::SamplingParams single = params;
+    single.n = 1;
+    single.seed = 40 + static_cast<uint64_t>(i);
+    EXPECT_EQ(samples[static_cast<size_t>(i)].output_ids, run_sampled(prompt, single)) << "sample " << i;
+  }
+  EXPECT_NE(samples[0].output_ids, samples[1].output_ids);
 }
 
 TEST_F(EngineTest, AbortFreesBlocksAndOtherRequestsContinue) {

@@ -76,7 +76,8 @@ nlohmann::json completion_json(const engine::Completion& c) {
     logprobs.push_back({{"id", token.token}, {"logprob", token.logprob}, {"top", top}});
   }
   const auto& t = c.timestamps;
-  return {{"prompt_ids", c.prompt_ids},
+  return {{"sample_index", c.sample_index},
+          {"prompt_ids", c.prompt_ids},
           {"output_ids", c.output_ids},
           {"text", c.text},
           {"finish_reason", engine::finish_reason_name(c.finish_reason)},
@@ -109,29 +110,15 @@ void run_generate(GenerateOptions& o) {
   engine::Engine engine(engine_config, backend, config, vocabulary.get());
 
   // A single prompt streams its text as it is generated; several print when done, in order.
-  const bool stream_text = prompts.size() == 1 && !o.output_ids && !o.json;
-  std::vector<engine::Completion> completions(prompts.size());
-  for (size_t i = 0; i < prompts.size(); ++i) {
-    engine.add_request(prompts[i], o.sampling, [&, i](const engine::RequestOutput& out) {
-      if (stream_text && !out.new_text.empty()) {
-        std::fwrite(out.new_text.data(), 1, out.new_text.size(), stdout);
-        std::fflush(stdout);
-      }
-      if (!out.finished) return;
-      engine::Completion& c = completions[i];
-      const engine::Sequence& seq = out.sequence;
-      c.prompt_ids.assign(seq.prompt_ids().begin(), seq.prompt_ids().end());
-      c.output_ids.assign(seq.output_ids().begin(), seq.output_ids().end());
-      c.tokens = seq.sampled();
-      c.text = seq.text();
-      c.finish_reason = seq.finish_reason();
-      c.timestamps = seq.timestamps;
-      c.num_cached_prompt_tokens = seq.num_cached_prompt_tokens;
-      c.num_preemptions = seq.num_preemptions;
-    });
-  }
+  const bool stream_text = prompts.size() == 1 && o.sampling.n == 1 && !o.output_ids && !o.json;
   const double start = engine.now();
-  while (engine.has_unfinished()) engine.step();
+  std::vector<engine::Completion> completions =
+      engine::generate(engine, prompts, {o.sampling}, [&](const engine::RequestOutput& out) {
+        if (stream_text && !out.new_text.empty()) {
+          std::fwrite(out.new_text.data(), 1, out.new_text.size(), stdout);
+          std::fflush(stdout);
+        }
+      });
   const double elapsed = engine.now() - start;
 
   if (stream_text) std::fputc('\n', stdout);
@@ -143,7 +130,7 @@ void run_generate(GenerateOptions& o) {
   size_t output_tokens = 0;
   for (const auto& c : completions) output_tokens += c.output_ids.size();
   const engine::EngineStats stats = engine.stats();
-  if (prompts.size() == 1) {
+  if (completions.size() == 1) {
     const engine::Completion& c = completions[0];
     const double ttft = c.timestamps.first_token - c.timestamps.arrival;
     const double decode = c.timestamps.finished - c.timestamps.first_token;
@@ -152,9 +139,9 @@ void run_generate(GenerateOptions& o) {
                c.output_ids.size() > 1 && decode > 0 ? static_cast<double>(c.output_ids.size() - 1) / decode : 0.0,
                engine::finish_reason_name(c.finish_reason), loaded.description);
   } else {
-    fmt::print(stderr, "iol generate: {} requests, {} output tokens in {:.3f} s ({:.1f} output tok/s); peak {} running, "
+    fmt::print(stderr, "iol generate: {} requests ({} samples), {} output tokens in {:.3f} s ({:.1f} output tok/s); peak {} running, "
                "peak {} of {} KV blocks; {} preemptions; prefix-cache hit rate {:.1f}%; batching {}, kv-layout {}; {}\n",
-               prompts.size(), output_tokens, elapsed, elapsed > 0 ? static_cast<double>(output_tokens) / elapsed : 0.0,
+               prompts.size(), completions.size(), output_tokens, elapsed, elapsed > 0 ? static_cast<double>(output_tokens) / elapsed : 0.0,
                stats.peak_num_running, stats.peak_used_blocks, stats.blocks.num_blocks, stats.num_preemptions,
                100.0 * stats.blocks.prefix_hit_rate(), engine::batching_mode_name(engine_config.batching),
                engine::kv_layout_name(engine_config.kv_layout), loaded.description);
@@ -195,6 +182,8 @@ void add_generate_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("--stop-token-ids", options->stop_token_ids, "Comma-separated ids that end generation");
   command->add_flag("--ignore-eos", s.ignore_eos, "Keep generating past EOS");
   command->add_option("--logprobs", s.logprobs, "Top-n logprobs per token (with --json)")->capture_default_str();
+  command->add_option("--n", s.n, "Parallel samples per prompt (share the prompt's KV blocks); one output line each")
+      ->capture_default_str();
   options->engine.add_to(*command);
   command->callback([options, &runner] { runner = [options] { run_generate(*options); }; });
 }

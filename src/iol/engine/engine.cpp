@@ -94,11 +94,12 @@ void Engine::step() {
   drain_incoming();
   SchedulerOutput scheduled = scheduler_.schedule(now());
   stats_.num_preemptions += scheduled.num_preempted;
-  if (!scheduled.scheduled.empty()) run_batch(scheduled);
-  ++stats_.num_steps;
+  // KV usage is read once the step's blocks are allocated, before finished sequences free theirs.
   const int64_t used = block_manager_.num_blocks() - block_manager_.num_free_blocks();
   stats_.peak_used_blocks = std::max(stats_.peak_used_blocks, used);
   stats_.sum_used_blocks += used;
+  if (!scheduled.scheduled.empty()) run_batch(scheduled);
+  ++stats_.num_steps;
 }
 
 void Engine::run_batch(const SchedulerOutput& out) {

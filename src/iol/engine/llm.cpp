@@ -5,7 +5,7 @@
 namespace iol::engine {
 
 std::vector<Completion> generate(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
-                                 const std::vector<sampling::SamplingParams>& params) {
+                                 const std::vector<sampling::SamplingParams>& params, const OutputCallback& on_output) {
   if (params.size() != 1 && params.size() != prompts.size())
     fail("generate: {} sampling params for {} prompts (give one, or one per prompt)", params.size(), prompts.size());
   std::vector<size_t> first_completion;
@@ -17,7 +17,8 @@ std::vector<Completion> generate(Engine& engine, const std::vector<std::vector<i
   std::vector<Completion> completions(total);
   for (size_t i = 0; i < prompts.size(); ++i) {
     const size_t first = first_completion[i];
-    engine.add_request(prompts[i], params[params.size() == 1 ? 0 : i], [&completions, first](const RequestOutput& out) {
+    engine.add_request(prompts[i], params[params.size() == 1 ? 0 : i], [&completions, first, &on_output](const RequestOutput& out) {
+      if (on_output) on_output(out);
       if (!out.finished) return;
       const Sequence& seq = out.sequence;
       Completion& c = completions[first + static_cast<size_t>(out.sample_index)];

@@ -23,7 +23,8 @@ struct Completion {
 // Adds every prompt (with its params; one params for all when params.size() == 1), steps the
 // engine until all finish, and returns the completions in prompt order, a prompt's n parallel
 // samples next to each other (sample 0 first).
+// `on_output`, if given, also sees every output as it happens (for streaming).
 std::vector<Completion> generate(Engine& engine, const std::vector<std::vector<int32_t>>& prompts,
-                                 const std::vector<sampling::SamplingParams>& params);
+                                 const std::vector<sampling::SamplingParams>& params, const OutputCallback& on_output = {});
 
 }  // namespace iol::engine
