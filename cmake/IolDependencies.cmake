@@ -18,3 +18,13 @@ find_library(YAML_CPP_STATIC_LIBRARY NAMES libyaml-cpp.a REQUIRED)
 add_library(iol_yaml INTERFACE)
 target_include_directories(iol_yaml INTERFACE ${YAML_CPP_INCLUDE_DIR})
 target_link_libraries(iol_yaml INTERFACE ${YAML_CPP_STATIC_LIBRARY})
+
+# PCRE2 (tokenizer pre-tokenizer regexes with Unicode classes) and utf8proc (NFC normalization),
+# both from their static archives so the binary carries no distro-specific soname.
+find_library(PCRE2_STATIC_LIBRARY NAMES libpcre2-8.a REQUIRED)
+find_path(UTF8PROC_INCLUDE_DIR utf8proc.h REQUIRED)
+find_library(UTF8PROC_STATIC_LIBRARY NAMES libutf8proc.a REQUIRED)
+add_library(iol_unicode INTERFACE)
+target_include_directories(iol_unicode INTERFACE ${PCRE2_INCLUDE_DIRS} ${UTF8PROC_INCLUDE_DIR})
+target_compile_definitions(iol_unicode INTERFACE PCRE2_CODE_UNIT_WIDTH=8 UTF8PROC_STATIC)
+target_link_libraries(iol_unicode INTERFACE ${PCRE2_STATIC_LIBRARY} ${UTF8PROC_STATIC_LIBRARY})

@@ -13,6 +13,7 @@ packages=(
   libbenchmark-dev     # micro-benchmarks
   clang libclang-rt-dev  # libFuzzer for the parser fuzz targets
   libyaml-cpp-dev      # bench scenario files (linked statically: sonames differ between Debian 12 and Ubuntu 24.04)
+  libutf8proc-dev      # Unicode NFC normalization for tokenizers (linked statically)
 )
 
 missing=()

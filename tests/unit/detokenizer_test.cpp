@@ -45,6 +45,16 @@ TEST(Vocabulary, DecodesByteLevelAndSentencePiece) {
   EXPECT_EQ(sp.decode(sp_ids), "hello w\xC3\xB6rld\xE2\x9C\x93");
 }
 
+TEST(IncrementalDetokenizer, StripsTheSentencePieceLeadingSpaceOnce) {
+  // Regression: a first token that is a lone space used to let the next token lose its space too.
+  Vocabulary sp = sentencepiece_vocabulary();
+  std::vector<int64_t> ids = {' ', 256};  // " " then "▁hello"
+  IncrementalDetokenizer stream(sp);
+  std::string out = stream.add(ids[0]) + stream.add(ids[1]) + stream.flush();
+  EXPECT_EQ(out, sp.decode(ids));
+  EXPECT_EQ(out, " hello");
+}
+
 TEST(IncrementalDetokenizer, StreamEqualsFullDecodeAndIsAlwaysValidUtf8) {
   Rng rng(2024);
   const std::vector<Vocabulary> vocabularies = {byte_level_vocabulary(), sentencepiece_vocabulary()};
