@@ -5,6 +5,7 @@
 
 #include <array>
 #include <cstdio>
+#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 
@@ -32,7 +33,7 @@ Result run(const std::string& args) {
 int count_lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
 
 TEST(Cli, HelpShowsExamplesForEverySubcommand) {
-  for (const char* sub : {"", "generate", "model", "model create", "model info"}) {
+  for (const char* sub : {"", "generate", "model", "model create", "model info", "bench", "report", "tokenize"}) {
     Result r = run(std::string(sub) + " --help");
     EXPECT_EQ(r.exit_code, 0) << sub;
     EXPECT_NE(r.out.find("Example"), std::string::npos) << "'iol " << sub << " --help' has no examples";
@@ -107,11 +108,33 @@ TEST(Cli, PromptsFileRunsAsOneInFlightBatchWithEveryLever) {
   EXPECT_EQ(bad.err, "iol: error: " + dir.str("bad.txt") + ":2: prompt: 'x' is not a non-negative token id (expected e.g. 1,2,3)\n");
 }
 
+TEST(Cli, TextPromptsAreEncodedWithTheModelsTokenizer) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("tiny")).exit_code, 0);
+  // The tiny model's byte-level tokenizer: BOS 256, then one id per byte.
+  Result tokens = run("tokenize --model " + dir.str("tiny") + " --text Hi");
+  EXPECT_EQ(tokens.out.substr(0, tokens.out.find('\n')), "256,72,105");
+  // Like transformers' decode: special tokens kept unless asked otherwise.
+  EXPECT_EQ(run("tokenize --model " + dir.str("tiny") + " --decode 256,72,105").out, "<|begin_of_text|>Hi\n");
+  EXPECT_EQ(run("tokenize --model " + dir.str("tiny") + " --decode 256,72,105 --no-special").out, "Hi\n");
+  const std::string flags = " --max-tokens 6 --temperature 0 --ignore-eos --output-ids";
+  Result text = run("generate --model " + dir.str("tiny") + " --prompt Hi" + flags);
+  Result ids = run("generate --model " + dir.str("tiny") + " --prompt-ids 256,72,105" + flags);
+  ASSERT_EQ(text.exit_code, 0) << text.err;
+  EXPECT_EQ(text.out, ids.out);
+  std::filesystem::remove(dir.path() / "tiny" / "tokenizer.json");
+  Result missing = run("generate --model " + dir.str("tiny") + " --prompt Hi");
+  EXPECT_EQ(missing.exit_code, 1);
+  EXPECT_EQ(missing.err, "iol: error: " + dir.str("tiny") + ": no tokenizer.json, so text prompts cannot be encoded (use --prompt-ids)\n");
+  Result bad = run("tokenize --model " + dir.str("tiny") + " --text Hi");
+  EXPECT_EQ(bad.err, "iol: error: " + dir.str("tiny") + ": no tokenizer.json (a Hugging Face model or tokenizer directory is expected)\n");
+}
+
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   const std::pair<const char*, const char*> cases[] = {
-      {"generate --preset tiny", "iol: error: no prompt: pass --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},
-      {"generate --preset tiny --prompt hello",
-       "iol: error: text prompts need the tokenizer, which is not implemented yet: pass token ids with --prompt-ids (see --help)\n"},
+      {"generate --preset tiny", "iol: error: no prompt: pass --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},
+      {"generate --preset tiny --prompt hi --prompt-ids 1", "iol: error: give one of --prompt, --prompt-ids or --prompts-file (see --help)\n"},
+      {"tokenize --text hi", "iol: error: --model DIR is required (a directory with tokenizer.json) (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1,x", "iol: error: --prompt-ids: 'x' is not a non-negative token id (expected e.g. 1,2,3) (see --help)\n"},
       {"generate --prompt-ids 1", "iol: error: give exactly one of --model DIR or --preset NAME (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1 --load-format gguf",

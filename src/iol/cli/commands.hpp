@@ -12,5 +12,6 @@ void add_generate_command(CLI::App& app, CommandRunner& runner);
 void add_model_command(CLI::App& app, CommandRunner& runner);
 void add_bench_command(CLI::App& app, CommandRunner& runner);
 void add_report_command(CLI::App& app, CommandRunner& runner);
+void add_tokenize_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace iol::cli

@@ -13,6 +13,7 @@
 #include "iol/cli/commands.hpp"
 #include "iol/cli/model_options.hpp"
 #include "iol/cli/parse_ids.hpp"
+#include "iol/cli/tokenizer_loading.hpp"
 #include "iol/core/error.hpp"
 #include "iol/cli/engine_options.hpp"
 #include "iol/engine/engine.hpp"
@@ -55,19 +56,6 @@ std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path) {
   return prompts;
 }
 
-// The vocabulary for decoding: the model directory's tokenizer.json, or the synthetic one of a preset.
-std::unique_ptr<tokenizer::Vocabulary> load_vocabulary(const ModelOptions& options, const model::ModelConfig& config) {
-  if (!options.model_dir.empty()) {
-    auto path = std::filesystem::path(options.model_dir) / "tokenizer.json";
-    if (!std::filesystem::exists(path)) return nullptr;
-    return std::make_unique<tokenizer::Vocabulary>(tokenizer::Vocabulary::from_file(path.string()));
-  }
-  int64_t bos = config.bos_token_id.value_or(0);
-  int64_t eos = config.eos_token_ids.empty() ? bos : config.eos_token_ids.front();
-  auto files = tokenizer::make_byte_level_tokenizer(config.vocab_size, bos, eos);
-  return std::make_unique<tokenizer::Vocabulary>(tokenizer::Vocabulary::from_json(files.first, "synthetic tokenizer"));
-}
-
 nlohmann::json completion_json(const engine::Completion& c) {
   nlohmann::json logprobs = nlohmann::json::array();
   for (const auto& token : c.tokens) {
@@ -91,23 +79,25 @@ nlohmann::json completion_json(const engine::Completion& c) {
 void run_generate(GenerateOptions& o) {
   const int sources = !o.prompt.empty() + !o.prompt_ids.empty() + !o.prompts_file.empty();
   if (sources > 1) throw UsageError("give one of --prompt, --prompt-ids or --prompts-file");
-  if (!o.prompt.empty())
-    throw UsageError("text prompts need the tokenizer, which is not implemented yet: pass token ids with --prompt-ids");
-  if (sources == 0) throw UsageError("no prompt: pass --prompt-ids 1,2,3 or --prompts-file FILE");
-  std::vector<std::vector<int32_t>> prompts = o.prompts_file.empty()
-                                                  ? std::vector<std::vector<int32_t>>{parse_id_list(o.prompt_ids, "--prompt-ids")}
-                                                  : read_prompts_file(o.prompts_file);
+  if (sources == 0) throw UsageError("no prompt: pass --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file FILE");
+  std::vector<std::vector<int32_t>> prompts;
+  if (!o.prompt_ids.empty()) prompts.push_back(parse_id_list(o.prompt_ids, "--prompt-ids"));
+  if (!o.prompts_file.empty()) prompts = read_prompts_file(o.prompts_file);
   if (o.seed >= 0) o.sampling.seed = static_cast<uint64_t>(o.seed);
   if (!o.stop_token_ids.empty()) o.sampling.stop_token_ids = parse_id_list(o.stop_token_ids, "--stop-token-ids");
 
   model::LoadedModel loaded = model::load_model(o.model.to_source());
   const model::ModelConfig& config = loaded.config;
+  auto tokenizer = load_tokenizer(o.model, config);
+  if (!o.prompt.empty()) {
+    if (!tokenizer) fail("{}: no tokenizer.json, so text prompts cannot be encoded (use --prompt-ids)", o.model.model_dir);
+    prompts.push_back(tokenizer->encode(o.prompt, /*add_special_tokens=*/true));
+  }
   engine::EngineConfig engine_config =
       o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
   backend::cpu::CpuBackend backend(config, loaded.weights, engine_config.num_kv_blocks, engine_config.block_size,
                                    o.engine.threads);
-  auto vocabulary = load_vocabulary(o.model, config);
-  engine::Engine engine(engine_config, backend, config, vocabulary.get());
+  engine::Engine engine(engine_config, backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr);
 
   // A single prompt streams its text as it is generated; several print when done, in order.
   const bool stream_text = prompts.size() == 1 && o.sampling.n == 1 && !o.output_ids && !o.json;
@@ -155,12 +145,13 @@ void add_generate_command(CLI::App& app, CommandRunner& runner) {
   CLI::App* command = app.add_subcommand("generate", "Generate a completion (CPU reference backend)");
   command->footer(
       "Examples:\n"
+      "  iol generate --model models/tiny --prompt 'Hello' --max-tokens 32 --temperature 0\n"
       "  iol generate --preset tiny --prompt-ids 256,72,101,108,108,111 --max-tokens 32 --temperature 0\n"
       "  iol generate --model models/tiny --prompt-ids 256,1,2 --output-ids --temperature 0.8 --top-p 0.9 --seed 7\n"
       "  iol generate --model models/tiny --prompt-ids 256,3 --json --logprobs 5 --max-tokens 4\n"
       "  iol generate --preset tiny --prompts-file prompts.txt --output-ids --batching static --kv-layout contiguous");
   options->model.add_to(*command);
-  command->add_option("--prompt", options->prompt, "Text prompt (needs the tokenizer; not implemented yet)");
+  command->add_option("--prompt", options->prompt, "Text prompt, encoded with the model's tokenizer.json (BOS as the tokenizer adds it)");
   command->add_option("--prompt-ids", options->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
   command->add_option("--prompts-file", options->prompts_file,
                       "File with one prompt per line (comma-separated ids): run as one in-flight batch");

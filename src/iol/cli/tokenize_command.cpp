@@ -1,0 +1,65 @@
+// iol tokenize: text → ids and pieces (or ids → text with --decode), with any tokenizer.json.
+#include <memory>
+
+#include <fmt/format.h>
+#include <fmt/ranges.h>
+#include <nlohmann/json.hpp>
+
+#include "iol/cli/commands.hpp"
+#include "iol/cli/parse_ids.hpp"
+#include "iol/core/error.hpp"
+#include "iol/tokenizer/tokenizer.hpp"
+
+namespace iol::cli {
+
+namespace {
+struct TokenizeOptions {
+  std::string model_dir;
+  std::string text;
+  std::string decode;
+  bool json = false;
+  bool no_special = false;
+};
+
+void run_tokenize(const TokenizeOptions& o) {
+  if (o.model_dir.empty()) throw UsageError("--model DIR is required (a directory with tokenizer.json)");
+  if (o.text.empty() == o.decode.empty()) throw UsageError("give exactly one of --text TEXT or --decode IDS");
+  auto tokenizer = tokenizer::Tokenizer::from_directory(o.model_dir);
+  if (!o.decode.empty()) {
+    std::vector<int32_t> ids32 = parse_id_list(o.decode, "--decode");
+    std::vector<int64_t> ids(ids32.begin(), ids32.end());
+    std::string text = tokenizer->decode(ids, o.no_special);
+    if (o.json) fmt::print("{}\n", nlohmann::json({{"ids", ids}, {"text", text}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    else fmt::print("{}\n", text);
+    return;
+  }
+  std::vector<int32_t> ids = tokenizer->encode(o.text, !o.no_special);
+  std::vector<std::string> pieces;
+  for (auto id : ids) pieces.push_back(tokenizer->id_to_token(id));
+  if (o.json) {
+    fmt::print("{}\n", nlohmann::json({{"ids", ids}, {"pieces", pieces}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    return;
+  }
+  fmt::print("{}\n", fmt::join(ids, ","));
+  for (size_t i = 0; i < ids.size(); ++i) fmt::print("{}\t{}\n", ids[i], nlohmann::json(pieces[i]).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+  fmt::print(stderr, "iol tokenize: {} tokens\n", ids.size());
+}
+}  // namespace
+
+void add_tokenize_command(CLI::App& app, CommandRunner& runner) {
+  auto options = std::make_shared<TokenizeOptions>();
+  CLI::App* command = app.add_subcommand("tokenize", "Encode text with a model's tokenizer.json (or decode ids)");
+  command->footer(
+      "Examples:\n"
+      "  iol tokenize --model models/llama3 --text 'Hello world'\n"
+      "  iol tokenize --model models/llama3 --text 'Hello world' --json --no-special\n"
+      "  iol tokenize --model models/llama3 --decode 9906,1917");
+  command->add_option("--model", options->model_dir, "Model or tokenizer directory (tokenizer.json [+ tokenizer_config.json])");
+  command->add_option("--text", options->text, "Text to encode");
+  command->add_option("--decode", options->decode, "Comma-separated ids to decode instead");
+  command->add_flag("--json", options->json, "Print JSON: ids and pieces (or ids and text)");
+  command->add_flag("--no-special", options->no_special, "Encode without BOS/post-processor tokens; decode without special tokens");
+  command->callback([options, &runner] { runner = [options] { run_tokenize(*options); }; });
+}
+
+}  // namespace iol::cli
