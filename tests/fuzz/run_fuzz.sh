@@ -12,17 +12,23 @@ sources=(
   "$src/src/iol/core/mapped_file.cpp"
   "$src/src/iol/model/model_config.cpp"
   "$src/src/iol/model/safetensors.cpp"
+  "$src/src/iol/tokenizer/bpe_model.cpp"
   "$src/src/iol/tokenizer/byte_level.cpp"
+  "$src/src/iol/tokenizer/incremental_detokenizer.cpp"
+  "$src/src/iol/tokenizer/text_pipeline.cpp"
+  "$src/src/iol/tokenizer/tokenizer.cpp"
   "$src/src/iol/tokenizer/vocabulary.cpp"
 )
 binary="$out/parsers_fuzz"
 newest_source=$(ls -t "${sources[@]}" "$0" | head -1)
 if [[ ! -x $binary || $newest_source -nt $binary ]]; then
   "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
-    -DFMT_HEADER_ONLY -I"$src/src" "${sources[@]}" -o "$binary"
+    -DFMT_HEADER_ONLY -DPCRE2_CODE_UNIT_WIDTH=8 -I"$src/src" "${sources[@]}" -lpcre2-8 -lutf8proc -o "$binary"
 fi
 # Seeds: one valid input per parser, so mutations start from real structure.
 printf '\x00\x36\x00\x00\x00\x00\x00\x00\x00{"w":{"dtype":"F32","shape":[1],"data_offsets":[0,4]}}\x00\x00\x80\x3f' > "$out/corpus/seed_safetensors"
 printf '\x01{"architectures":["LlamaForCausalLM"],"vocab_size":32,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":64}}' > "$out/corpus/seed_config"
 printf '\x02{"model":{"type":"BPE","vocab":{"a":0,"\\u0120b":1}},"decoder":{"type":"ByteLevel"},"added_tokens":[{"id":2,"content":"<s>","special":true}]}' > "$out/corpus/seed_tokenizer"
+printf '\x03Hello world! caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 <|begin_of_text|> abab\xff\xfe 123456\n\t' > "$out/corpus/seed_encode"
+printf '\x07 a <s> aa\xcc\x81 \xf0\x9f\x98\x80' > "$out/corpus/seed_encode_sp"
 "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$out/corpus" 2>&1 | tail -n 15

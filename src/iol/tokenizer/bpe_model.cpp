@@ -1,5 +1,7 @@
 #include "iol/tokenizer/bpe_model.hpp"
 
+#include <queue>
+
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
@@ -88,23 +90,50 @@ std::optional<int32_t> BpeModel::token_to_id(const std::string& token) const {
 }
 
 void BpeModel::merge_symbols(std::vector<int32_t>& symbols) const {
-  // Repeatedly merge the adjacent pair of lowest rank (leftmost on ties).
-  while (symbols.size() > 1) {
-    int32_t best_rank = INT32_MAX, best_merged = -1;
-    size_t best_at = 0;
-    for (size_t i = 0; i + 1 < symbols.size(); ++i) {
-      if (symbols[i] < 0 || symbols[i + 1] < 0) continue;
-      auto it = merges_.find(pair_key(symbols[i], symbols[i + 1]));
-      if (it != merges_.end() && it->second.first < best_rank) {
-        best_rank = it->second.first;
-        best_merged = it->second.second;
-        best_at = i;
-      }
-    }
-    if (best_merged < 0) return;
-    symbols[best_at] = best_merged;
-    symbols.erase(symbols.begin() + static_cast<std::ptrdiff_t>(best_at) + 1);
+  // Merge the adjacent pair of lowest rank, leftmost on ties, until none applies: a min-heap of
+  // candidate pairs over a linked list of symbols, O(n log n) (as tokenizers' Word::merge_all).
+  const int n = static_cast<int>(symbols.size());
+  if (n < 2) return;
+  std::vector<int> prev(static_cast<size_t>(n)), next(static_cast<size_t>(n));
+  for (int i = 0; i < n; ++i) {
+    prev[static_cast<size_t>(i)] = i - 1;
+    next[static_cast<size_t>(i)] = i + 1 < n ? i + 1 : -1;
   }
+  struct Candidate {
+    int32_t rank;
+    int left;           // position of the left symbol
+    int32_t left_id, right_id;
+    bool operator>(const Candidate& o) const { return rank != o.rank ? rank > o.rank : left > o.left; }
+  };
+  std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
+  auto push = [&](int left) {
+    const int right = next[static_cast<size_t>(left)];
+    if (left < 0 || right < 0) return;
+    const int32_t a = symbols[static_cast<size_t>(left)], b = symbols[static_cast<size_t>(right)];
+    if (a < 0 || b < 0) return;
+    auto it = merges_.find(pair_key(a, b));
+    if (it != merges_.end()) heap.push({it->second.first, left, a, b});
+  };
+  for (int i = 0; i + 1 < n; ++i) push(i);
+  std::vector<bool> alive(static_cast<size_t>(n), true);
+  while (!heap.empty()) {
+    Candidate c = heap.top();
+    heap.pop();
+    const int left = c.left, right = next[static_cast<size_t>(left)];
+    // Stale: a symbol changed or died since this candidate was pushed.
+    if (!alive[static_cast<size_t>(left)] || right < 0 || symbols[static_cast<size_t>(left)] != c.left_id ||
+        symbols[static_cast<size_t>(right)] != c.right_id)
+      continue;
+    symbols[static_cast<size_t>(left)] = merges_.at(pair_key(c.left_id, c.right_id)).second;
+    alive[static_cast<size_t>(right)] = false;
+    next[static_cast<size_t>(left)] = next[static_cast<size_t>(right)];
+    if (next[static_cast<size_t>(right)] >= 0) prev[static_cast<size_t>(next[static_cast<size_t>(right)])] = left;
+    push(prev[static_cast<size_t>(left)]);
+    push(left);
+  }
+  std::vector<int32_t> merged;
+  for (int i = 0; i >= 0; i = next[static_cast<size_t>(i)]) merged.push_back(symbols[static_cast<size_t>(i)]);
+  symbols = std::move(merged);
 }
 
 void BpeModel::encode_piece(const std::string& piece, std::vector<int32_t>& out) const {

@@ -106,9 +106,11 @@ class Regex {
     std::vector<std::pair<size_t, size_t>> matches;
     std::lock_guard lock(mutex_);  // match_data is per-regex scratch
     size_t start = 0;
+    uint32_t options = 0;  // the first call checks UTF-8 validity; later calls skip the O(n) check
     while (start <= text.size()) {
       int rc = pcre2_match(code_, reinterpret_cast<PCRE2_SPTR>(text.data()), text.size(), start,
-                           0, match_data_, nullptr);
+                           options, match_data_, nullptr);
+      options = PCRE2_NO_UTF_CHECK;
       if (rc < 0) break;  // no match (or invalid UTF-8: the rest stays one gap)
       PCRE2_SIZE* ovector = pcre2_get_ovector_pointer(match_data_);
       size_t begin = ovector[0], end = ovector[1];

@@ -91,6 +91,9 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const json& file_json, const jso
         tokenizer->added_tokens_.push_back(std::move(token));
       }
     }
+    tokenizer->added_by_first_byte_.resize(256);
+    for (const auto& token : tokenizer->added_tokens_)
+      tokenizer->added_by_first_byte_[static_cast<unsigned char>(token.content[0])].push_back(&token);
     auto id_of = [&](const std::string& content) -> std::optional<int32_t> {
       for (const auto& t : tokenizer->added_tokens_)
         if (t.content == content) return t.id;
@@ -141,12 +144,14 @@ std::vector<int32_t> Tokenizer::encode(const std::string& text, bool add_special
   size_t segment_start = 0, pos = 0;
   while (pos < text.size()) {
     const AddedToken* match = nullptr;
-    for (const auto& token : added_tokens_)
+    for (const AddedToken* candidate : added_by_first_byte_[static_cast<unsigned char>(text[pos])]) {
+      const AddedToken& token = *candidate;
       if (text.compare(pos, token.content.size(), token.content) == 0 && (!match || token.content.size() > match->content.size()))
         if (!token.single_word || ((pos == 0 || !is_word_char(static_cast<unsigned char>(text[pos - 1]))) &&
                                    (pos + token.content.size() >= text.size() ||
                                     !is_word_char(static_cast<unsigned char>(text[pos + token.content.size()])))))
           match = &token;
+    }
     if (!match) {
       ++pos;
       continue;

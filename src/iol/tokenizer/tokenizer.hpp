@@ -49,6 +49,7 @@ class Tokenizer {
   std::unique_ptr<Normalizer> normalizer_;
   std::unique_ptr<PreTokenizer> pre_tokenizer_;
   std::vector<AddedToken> added_tokens_;
+  std::vector<std::vector<const AddedToken*>> added_by_first_byte_;  // 256 lists: only these can match
   std::vector<int32_t> prefix_ids_, suffix_ids_;  // post-processor template around the sequence
   std::vector<std::string> id_to_token_;
   std::optional<int32_t> bos_id_, eos_id_;
