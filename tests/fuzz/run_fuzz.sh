@@ -9,6 +9,7 @@ if [[ -z $cxx ]]; then echo "run_fuzz: clang++ not found (make deps installs it)
 sources=(
   "$src/tests/fuzz/parsers_fuzz.cpp"
   "$src/src/iol/core/dtype.cpp"
+  "$src/src/iol/core/json_file.cpp"
   "$src/src/iol/core/mapped_file.cpp"
   "$src/src/iol/model/model_config.cpp"
   "$src/src/iol/model/safetensors.cpp"

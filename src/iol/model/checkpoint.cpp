@@ -8,23 +8,12 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 
 namespace iol::model {
 
 namespace fs = std::filesystem;
 using nlohmann::json;
-
-namespace {
-json read_json_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path);
-  std::stringstream text;
-  text << in.rdbuf();
-  json value = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) fail("{}: malformed JSON", path);
-  return value;
-}
-}  // namespace
 
 std::shared_ptr<Checkpoint> Checkpoint::open(const std::string& directory) {
   auto checkpoint = std::shared_ptr<Checkpoint>(new Checkpoint());

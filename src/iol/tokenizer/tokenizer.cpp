@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 #include "iol/tokenizer/byte_level.hpp"
 
 namespace iol::tokenizer {
@@ -16,16 +17,6 @@ using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-
-json read_json(const fs::path& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open", path.string());
-  std::stringstream text;
-  text << in.rdbuf();
-  json value = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) fail("{}: malformed JSON", path.string());
-  return value;
-}
 
 bool is_space(unsigned char c) { return c == ' ' || c == '\t' || c == '\n' || c == '\r' || c == '\f' || c == '\v'; }
 bool is_word_char(unsigned char c) { return std::isalnum(c) || c == '_' || c >= 0x80; }
@@ -62,8 +53,8 @@ std::unique_ptr<Tokenizer> Tokenizer::from_directory(const std::string& director
   fs::path dir(directory);
   if (!fs::exists(dir / "tokenizer.json"))
     fail("{}: no tokenizer.json (a Hugging Face model or tokenizer directory is expected)", directory);
-  json config = fs::exists(dir / "tokenizer_config.json") ? read_json(dir / "tokenizer_config.json") : json::object();
-  return from_json(read_json(dir / "tokenizer.json"), config, (dir / "tokenizer.json").string());
+  json config = fs::exists(dir / "tokenizer_config.json") ? read_json_file((dir / "tokenizer_config.json").string()) : json::object();
+  return from_json(read_json_file((dir / "tokenizer.json").string()), config, (dir / "tokenizer.json").string());
 }
 
 std::unique_ptr<Tokenizer> Tokenizer::from_json(const json& file_json, const json& config, const std::string& source) {

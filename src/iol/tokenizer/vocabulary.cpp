@@ -6,6 +6,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 #include "iol/tokenizer/byte_level.hpp"
 
 namespace iol::tokenizer {
@@ -57,15 +58,7 @@ std::string byte_level_bytes(const std::string& token, const std::string& source
 }
 }  // namespace
 
-Vocabulary Vocabulary::from_file(const std::string& path) {
-  std::ifstream in(path, std::ios::binary);
-  if (!in) fail("{}: cannot open tokenizer file", path);
-  std::stringstream text;
-  text << in.rdbuf();
-  json value = json::parse(text.str(), nullptr, /*allow_exceptions=*/false);
-  if (value.is_discarded()) fail("{}: malformed JSON", path);
-  return from_json(value, path);
-}
+Vocabulary Vocabulary::from_file(const std::string& path) { return from_json(read_json_file(path), path); }
 
 Vocabulary Vocabulary::from_json(const json& root, const std::string& source) {
   try {
