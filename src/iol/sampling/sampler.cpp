@@ -78,11 +78,14 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
   for (size_t i = 0; i < n; ++i) sum += (probs[i] = std::exp((logits[i] - max_logit) / params.temperature));
   for (auto& p : probs) p /= sum;
 
-  // Rank tokens by probability (ties: lower id first) for top-k and top-p.
-  std::vector<int32_t> order(n);
-  std::iota(order.begin(), order.end(), 0);
-  std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
   std::vector<bool> keep(n, true);
+  // Rank tokens by probability (ties: lower id first), only when top-k or top-p needs it.
+  std::vector<int32_t> order;
+  if (params.top_k > 0 || params.top_p < 1.0f) {
+    order.resize(n);
+    std::iota(order.begin(), order.end(), 0);
+    std::stable_sort(order.begin(), order.end(), [&](int32_t a, int32_t b) { return probs[a] > probs[b]; });
+  }
   if (params.top_k > 0)
     for (size_t r = static_cast<size_t>(params.top_k); r < n; ++r) keep[static_cast<size_t>(order[r])] = false;
   if (params.top_p < 1.0f) {
@@ -96,7 +99,7 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
     }
   }
   if (params.min_p > 0.0f) {
-    double p_max = probs[static_cast<size_t>(order[0])];
+    const double p_max = *std::max_element(probs.begin(), probs.end());
     for (size_t i = 0; i < n; ++i)
       if (probs[i] < params.min_p * p_max) keep[i] = false;
   }
