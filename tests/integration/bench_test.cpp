@@ -75,12 +75,43 @@ TEST(Bench, EveryRecordValidatesAgainstTheSchema) {
   ASSERT_EQ(run("report " + out + " --baseline " + records[1]["run_id"].get<std::string>() + " --out " + dir.str("b.md")), 0);
 }
 
+TEST(Bench, TextAndDatasetPromptsGoThroughTheTokenizer) {
+  testing::TempDir dir;
+  std::ofstream(dir.str("sg.json")) << R"([
+    {"conversations": [{"from": "human", "value": "What is a KV cache?"}, {"from": "gpt", "value": "Keys and values."}]},
+    {"conversations": [{"from": "human", "value": "Only one turn"}]}])";
+  std::ofstream(dir.str("ds.jsonl")) << "{\"prompt\": \"Hello there\", \"output_len\": 5}\n";
+  const std::string out = dir.str("r.jsonl");
+  ASSERT_EQ(run("bench --preset tiny --quiet --prompts sharegpt --dataset " + dir.str("sg.json") + " --num-requests 2 --out " + out), 0);
+  ASSERT_EQ(run("bench --preset tiny --quiet --prompts jsonl --dataset " + dir.str("ds.jsonl") + " --num-requests 2 --out " + out), 0);
+  ASSERT_EQ(run("bench --preset tiny --quiet --prompts text --input-len 24 --output-len 3 --num-requests 2 --out " + out), 0);
+  const auto s = schema();
+  for (const auto& record : bench::read_jsonl(out)) EXPECT_EQ(bench::validate_json_schema(s, record), "");
+  // The tiny model's tokenizer is byte-level with BOS: a prompt is its bytes + 1 tokens; a
+  // ShareGPT request generates as many tokens as the reply has; jsonl gives output_len.
+  std::vector<std::pair<int, int>> lengths;
+  std::ifstream traces(dir.str("r.requests.jsonl"));
+  for (std::string line; std::getline(traces, line);) {
+    auto t = nlohmann::json::parse(line);
+    lengths.emplace_back(t["input_tokens"].get<int>(), t["output_tokens"].get<int>());
+  }
+  ASSERT_EQ(lengths.size(), 6u);
+  EXPECT_EQ(lengths[0], std::make_pair(20, 16));  // "What is a KV cache?" / "Keys and values."
+  EXPECT_EQ(lengths[2], std::make_pair(12, 5));   // "Hello there", output_len 5
+  EXPECT_EQ(lengths[4], std::make_pair(24, 3));   // text prompts trimmed to input_len
+}
+
 TEST(Bench, BadInputsGiveOneLineErrors) {
   testing::TempDir dir;
   std::string err;
   std::ofstream(dir.str("bad.yaml")) << "arrival: closed\n";
   EXPECT_EQ(run("bench --preset tiny --scenario " + dir.str("bad.yaml"), &err), 1);
   EXPECT_EQ(err, "iol: error: " + dir.str("bad.yaml") + ": arrival closed needs 'concurrency'\n");
+  EXPECT_EQ(run("bench --preset tiny --prompts jsonl --dataset /nonexistent/ds.jsonl", &err), 1);
+  EXPECT_EQ(err, "iol: error: /nonexistent/ds.jsonl: cannot open dataset file\n");
+  std::ofstream(dir.str("bad.jsonl")) << "{\"prompt\": \"ok\"}\n{\"text\": 1}\n";
+  EXPECT_EQ(run("bench --preset tiny --prompts jsonl --dataset " + dir.str("bad.jsonl"), &err), 1);
+  EXPECT_EQ(err, "iol: error: " + dir.str("bad.jsonl") + ":2: expected {\"prompt\": string, \"output_len\": integer}\n");
   EXPECT_EQ(run("bench --preset tiny --slo ttft=3", &err), 2);
   EXPECT_EQ(err, "iol: error: --slo: 'ttft=3' is not KEY=MS with KEY ttft_ms, tpot_ms or e2e_ms and MS > 0 (see --help)\n");
   std::ofstream(dir.str("r.jsonl")) << "{\"run_id\": \"a\"}\nnot json\n";

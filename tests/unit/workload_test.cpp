@@ -109,13 +109,14 @@ TEST(Workload, ScenarioFilesParseAndBadOnesSayWhere) {
   };
   const std::string path = dir.str("s.yaml");
   EXPECT_EQ(error("num_request: 3\n"), path + ": unknown key 'num_request' (known: name, num_requests, warmup_requests, "
-                                              "input_len, output_len, ignore_eos, prompts, arrival, concurrency, request_rate, burstiness, seed)");
+                                              "input_len, output_len, ignore_eos, prompts, dataset, arrival, concurrency, request_rate, burstiness, seed)");
   EXPECT_EQ(error("arrival: sometimes\n"), path + ": 'arrival' must be offline, closed or poisson (got 'sometimes')");
   EXPECT_EQ(error("arrival: poisson\n"), path + ": arrival poisson needs 'request_rate'");
   EXPECT_EQ(error("num_requests: many\n"), path + ": 'num_requests' must be an integer");
   EXPECT_EQ(error("input_len: {dist: zipf}\n"), path + ": 'input_len.dist' must be fixed, uniform or normal (got 'zipf')");
   EXPECT_EQ(error("name: [unclosed\n"), path + ": malformed YAML at line 2, column 1: end of sequence flow not found");
-  EXPECT_EQ(error("prompts: sharegpt\n"), path + ": prompts 'sharegpt' is not available yet: text and dataset prompts need the tokenizer (use random)");
+  EXPECT_EQ(error("prompts: sharegpt\n"), path + ": prompts sharegpt needs 'dataset' (a file path)");
+  EXPECT_EQ(error("prompts: books\n"), path + ": prompts must be random, text, sharegpt or jsonl (got 'books')");
   EXPECT_EQ(error("- 1\n"), path + ": a scenario must be a YAML map");
 }
 

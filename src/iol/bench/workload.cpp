@@ -1,6 +1,9 @@
 #include "iol/bench/workload.hpp"
 
 #include <algorithm>
+#include <filesystem>
+#include <fstream>
+#include <optional>
 #include <cmath>
 #include <numbers>
 
@@ -9,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "iol/core/error.hpp"
+#include "iol/tokenizer/tokenizer.hpp"
 
 namespace iol::bench {
 
@@ -89,15 +93,110 @@ std::vector<SweepPoint> sweep_points(const WorkloadSpec& spec) {
   return points;
 }
 
-std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_size) {
+namespace {
+
+// Frequent English words: seeded "text" prompts tokenize like prose.
+constexpr const char* kWords[] = {
+    "the", "of", "and", "to", "a", "in", "is", "it", "you", "that", "he", "was", "for", "on", "are", "with", "as",
+    "I", "his", "they", "be", "at", "one", "have", "this", "from", "or", "had", "by", "word", "but", "what", "some",
+    "we", "can", "out", "other", "were", "all", "there", "when", "up", "use", "your", "how", "said", "an", "each",
+    "she", "which", "do", "their", "time", "if", "will", "way", "about", "many", "then", "them", "write", "would",
+    "like", "so", "these", "her", "long", "make", "thing", "see", "him", "two", "has", "look", "more", "day",
+    "could", "go", "come", "did", "number", "sound", "no", "most", "people", "my", "over", "know", "water", "than",
+    "call", "first", "who", "may", "down", "side", "been", "now", "find", "model", "inference", "latency", "memory",
+    "token", "batch", "cache", "server", "request", "engine", "kernel", "throughput", "energy", "benchmark"};
+
+std::vector<int32_t> text_prompt(int64_t length, Rng& rng, const tokenizer::Tokenizer& tok) {
+  std::string text;
+  std::vector<int32_t> ids;
+  while (static_cast<int64_t>(ids.size()) < length) {
+    for (int i = 0; i < 16; ++i) {
+      if (!text.empty()) text += rng.uniform() < 0.08 ? ". " : " ";
+      text += kWords[rng.next_u64() % std::size(kWords)];
+    }
+    ids = tok.encode(text, /*add_special_tokens=*/true);
+  }
+  ids.resize(static_cast<size_t>(length));
+  return ids;
+}
+
+struct DatasetEntry {
+  std::string prompt;
+  std::optional<int64_t> output_len;     // jsonl
+  std::optional<std::string> reference;  // sharegpt: the reply whose length sets the output
+};
+
+std::vector<DatasetEntry> read_dataset(const WorkloadSpec& spec) {
+  std::ifstream in(spec.dataset);
+  if (!in) fail("{}: cannot open dataset file", spec.dataset);
+  std::vector<DatasetEntry> entries;
+  if (spec.prompt_source == "jsonl") {
+    std::string line;
+    for (int number = 1; std::getline(in, line); ++number) {
+      if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
+      auto j = nlohmann::json::parse(line, nullptr, false);
+      if (j.is_discarded() || !j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
+        fail("{}:{}: expected {{\"prompt\": string, \"output_len\": integer}}", spec.dataset, number);
+      DatasetEntry e{j["prompt"].get<std::string>(), std::nullopt, std::nullopt};
+      if (j.contains("output_len")) {
+        if (!j["output_len"].is_number_integer() || j["output_len"].get<int64_t>() < 1)
+          fail("{}:{}: output_len must be a positive integer", spec.dataset, number);
+        e.output_len = j["output_len"].get<int64_t>();
+      }
+      entries.push_back(std::move(e));
+    }
+  } else {
+    auto root = nlohmann::json::parse(in, nullptr, false);
+    if (root.is_discarded() || !root.is_array()) fail("{}: a ShareGPT file is a JSON array of conversations", spec.dataset);
+    for (const auto& item : root) {
+      // The first human turn and the first reply after it; conversations without both are skipped (as vLLM).
+      if (!item.is_object() || !item.contains("conversations") || !item["conversations"].is_array()) continue;
+      const auto& turns = item["conversations"];
+      if (turns.size() < 2 || !turns[0].is_object() || !turns[1].is_object()) continue;
+      if (!turns[0].contains("value") || !turns[1].contains("value") || !turns[0]["value"].is_string() ||
+          !turns[1]["value"].is_string())
+        continue;
+      entries.push_back({turns[0]["value"].get<std::string>(), std::nullopt, turns[1]["value"].get<std::string>()});
+    }
+  }
+  if (entries.empty()) fail("{}: no usable prompts", spec.dataset);
+  return entries;
+}
+
+}  // namespace
+
+std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_size, const tokenizer::Tokenizer* tok) {
   Rng rng(spec.seed);
+  const int64_t total = spec.warmup_requests + spec.num_requests;
+  if (spec.prompt_source != "random" && !tok)
+    fail("workload: prompts '{}' need a tokenizer (a model directory with tokenizer.json, or a preset)", spec.prompt_source);
+  std::vector<DatasetEntry> dataset;
+  if (spec.prompt_source == "sharegpt" || spec.prompt_source == "jsonl") {
+    dataset = read_dataset(spec);
+    // A seeded shuffle, then entries in turn (cycling if the file is shorter than the run).
+    for (size_t i = dataset.size(); i > 1; --i) std::swap(dataset[i - 1], dataset[rng.next_u64() % i]);
+  }
   std::vector<BenchRequest> requests;
-  for (int64_t i = 0; i < spec.warmup_requests + spec.num_requests; ++i) {
+  for (int64_t i = 0; i < total; ++i) {
     BenchRequest r;
-    int64_t input = spec.input_len.sample(rng);
-    r.output_len = static_cast<int32_t>(spec.output_len.sample(rng));
     r.warmup = i < spec.warmup_requests;
-    for (int64_t k = 0; k < input; ++k) r.prompt_ids.push_back(static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(vocab_size)));
+    if (!dataset.empty()) {
+      const DatasetEntry& e = dataset[static_cast<size_t>(i) % dataset.size()];
+      r.prompt_ids = tok->encode(e.prompt, /*add_special_tokens=*/true);
+      int64_t output = e.output_len ? *e.output_len
+                       : e.reference ? static_cast<int64_t>(tok->encode(*e.reference, false).size())
+                                     : spec.output_len.sample(rng);
+      r.output_len = static_cast<int32_t>(std::max<int64_t>(1, output));
+      if (r.prompt_ids.empty()) r.prompt_ids.push_back(0);
+    } else {
+      const int64_t input = spec.input_len.sample(rng);
+      r.output_len = static_cast<int32_t>(spec.output_len.sample(rng));
+      if (spec.prompt_source == "text") {
+        r.prompt_ids = text_prompt(input, rng, *tok);
+      } else {
+        for (int64_t k = 0; k < input; ++k) r.prompt_ids.push_back(static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(vocab_size)));
+      }
+    }
     requests.push_back(std::move(r));
   }
   return requests;
@@ -172,12 +271,12 @@ WorkloadSpec WorkloadSpec::from_yaml_file(const std::string& path) {
   YamlReader reader(root, path);
   WorkloadSpec spec;
   static const char* kKeys[] = {"name", "num_requests", "warmup_requests", "input_len", "output_len", "ignore_eos",
-                                "prompts", "arrival", "concurrency", "request_rate", "burstiness", "seed"};
+                                "prompts", "dataset", "arrival", "concurrency", "request_rate", "burstiness", "seed"};
   for (const auto& entry : root) {
     std::string key = entry.first.as<std::string>();
     if (std::find(std::begin(kKeys), std::end(kKeys), key) == std::end(kKeys))
       fail("{}: unknown key '{}' (known: name, num_requests, warmup_requests, input_len, output_len, ignore_eos, "
-           "prompts, arrival, concurrency, request_rate, burstiness, seed)", path, key);
+           "prompts, dataset, arrival, concurrency, request_rate, burstiness, seed)", path, key);
   }
   if (root["name"]) spec.name = reader.get<std::string>(root["name"], "name", "a string");
   if (root["num_requests"]) spec.num_requests = reader.get<int64_t>(root["num_requests"], "num_requests", "an integer");
@@ -186,6 +285,12 @@ WorkloadSpec WorkloadSpec::from_yaml_file(const std::string& path) {
   if (root["output_len"]) spec.output_len = reader.length(root["output_len"], "output_len");
   if (root["ignore_eos"]) spec.ignore_eos = reader.get<bool>(root["ignore_eos"], "ignore_eos", "true or false");
   if (root["prompts"]) spec.prompt_source = reader.get<std::string>(root["prompts"], "prompts", "a string");
+  if (root["dataset"]) {
+    spec.dataset = reader.get<std::string>(root["dataset"], "dataset", "a file path");
+    // Relative paths are relative to the scenario file.
+    if (!spec.dataset.empty() && spec.dataset[0] != '/')
+      spec.dataset = (std::filesystem::path(path).parent_path() / spec.dataset).string();
+  }
   if (root["arrival"]) {
     std::string mode = reader.get<std::string>(root["arrival"], "arrival", "a string");
     if (mode == "offline") spec.arrival = ArrivalMode::Offline;
@@ -211,9 +316,10 @@ WorkloadSpec WorkloadSpec::from_yaml_file(const std::string& path) {
 void WorkloadSpec::validate(const std::string& source) const {
   if (num_requests < 1) fail("{}: num_requests must be >= 1 (got {})", source, num_requests);
   if (warmup_requests < 0) fail("{}: warmup_requests must be >= 0 (got {})", source, warmup_requests);
-  if (prompt_source != "random")
-    fail("{}: prompts '{}' is not available yet: text and dataset prompts need the tokenizer (use random)", source,
-         prompt_source);
+  if (prompt_source != "random" && prompt_source != "text" && prompt_source != "sharegpt" && prompt_source != "jsonl")
+    fail("{}: prompts must be random, text, sharegpt or jsonl (got '{}')", source, prompt_source);
+  if ((prompt_source == "sharegpt" || prompt_source == "jsonl") && dataset.empty())
+    fail("{}: prompts {} needs 'dataset' (a file path)", source, prompt_source);
   if (arrival == ArrivalMode::Closed && concurrency.empty()) fail("{}: arrival closed needs 'concurrency'", source);
   if (arrival == ArrivalMode::Poisson && request_rate.empty()) fail("{}: arrival poisson needs 'request_rate'", source);
   for (auto c : concurrency) if (c < 1) fail("{}: concurrency must be >= 1 (got {})", source, c);
@@ -231,6 +337,7 @@ nlohmann::json WorkloadSpec::to_json() const {
           {"output_len", output_len.to_json()},
           {"ignore_eos", ignore_eos},
           {"prompts", prompt_source},
+          {"dataset", dataset.empty() ? nlohmann::json(nullptr) : nlohmann::json(dataset)},
           {"arrival", arrival_mode_name(arrival)},
           {"concurrency", concurrency},
           {"request_rate", request_rate},

@@ -9,6 +9,10 @@
 
 #include "iol/core/rng.hpp"
 
+namespace iol::tokenizer {
+class Tokenizer;
+}
+
 namespace iol::bench {
 
 // Token-count distribution (trtllm-bench's token-norm-dist and friends), clamped to [min, max].
@@ -32,7 +36,10 @@ struct WorkloadSpec {
   int64_t warmup_requests = 0;     // sent first, excluded from metrics
   LengthDistribution input_len, output_len;
   bool ignore_eos = true;          // force outputs to their drawn length
-  std::string prompt_source = "random";  // random token ids (text and datasets need the tokenizer)
+  // random: token ids; text: seeded English-like words; sharegpt: first human turn of each
+  // conversation in `dataset` (output length = the first reply's tokens); jsonl: {prompt, output_len} lines.
+  std::string prompt_source = "random";
+  std::string dataset;
   ArrivalMode arrival = ArrivalMode::Offline;
   std::vector<int64_t> concurrency;  // closed loop: one run per value
   std::vector<double> request_rate;  // Poisson: requests/s, one run per value
@@ -62,7 +69,9 @@ struct BenchRequest {
 };
 
 // Deterministic requests for a spec (warm-up first), over a vocabulary of `vocab_size` ids.
-std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_size);
+// Text and dataset prompts need `tokenizer` (else an iol::Error says so).
+std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_size,
+                                        const tokenizer::Tokenizer* tokenizer = nullptr);
 
 // Open-loop arrival times (seconds from start) with gamma-distributed gaps of mean 1/rate and
 // shape `burstiness` (Poisson process when 1). Same seed, same times.

@@ -19,6 +19,7 @@
 #include "iol/cli/commands.hpp"
 #include "iol/cli/engine_options.hpp"
 #include "iol/cli/model_options.hpp"
+#include "iol/cli/tokenizer_loading.hpp"
 #include "iol/core/error.hpp"
 
 namespace iol::cli {
@@ -31,6 +32,7 @@ struct BenchOptions {
   std::string scenario;
   int64_t num_requests = -1, warmup_requests = -1, input_len = -1, output_len = -1;
   std::string arrival;
+  std::string prompts, dataset;
   std::vector<int64_t> concurrency;
   std::vector<double> request_rate;
   double burstiness = -1;
@@ -60,6 +62,8 @@ bench::WorkloadSpec make_spec(const BenchOptions& o) {
   if (!o.request_rate.empty()) spec.request_rate = o.request_rate;
   if (o.burstiness > 0) spec.burstiness = o.burstiness;
   if (o.seed >= 0) spec.seed = static_cast<uint64_t>(o.seed);
+  if (!o.prompts.empty()) spec.prompt_source = o.prompts;
+  if (!o.dataset.empty()) spec.dataset = o.dataset;
   spec.validate(o.scenario.empty() ? "command line" : o.scenario);
   return spec;
 }
@@ -110,7 +114,8 @@ void run_bench(const BenchOptions& o) {
       o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
   backend::cpu::CpuBackend backend(config, loaded.weights, engine_config.num_kv_blocks, engine_config.block_size,
                                    o.engine.threads);
-  std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size);
+  auto tokenizer = load_tokenizer(o.model, config);
+  std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size, tokenizer.get());
   for (const auto& r : requests)
     if (static_cast<int64_t>(r.prompt_ids.size()) + r.output_len > engine_config.max_model_len)
       fail("workload: a request of {} + {} tokens exceeds --max-model-len {}", r.prompt_ids.size(), r.output_len,
@@ -211,6 +216,8 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("--warmup-requests", options->warmup_requests, "Requests sent first and excluded from metrics");
   command->add_option("--input-len", options->input_len, "Fixed prompt length in tokens");
   command->add_option("--output-len", options->output_len, "Fixed output length in tokens");
+  command->add_option("--prompts", options->prompts, "random | text | sharegpt | jsonl");
+  command->add_option("--dataset", options->dataset, "ShareGPT JSON or {prompt, output_len} jsonl file (with --prompts)");
   command->add_option("--arrival", options->arrival, "offline | closed | poisson");
   command->add_option("--concurrency", options->concurrency, "Closed loop: requests in flight (list: a sweep)")->delimiter(',');
   command->add_option("--request-rate", options->request_rate, "Poisson: requests per second (list: a sweep)")->delimiter(',');
