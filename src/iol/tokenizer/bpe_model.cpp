@@ -107,8 +107,9 @@ void BpeModel::merge_symbols(std::vector<int32_t>& symbols) const {
   };
   std::priority_queue<Candidate, std::vector<Candidate>, std::greater<>> heap;
   auto push = [&](int left) {
+    if (left < 0) return;  // the first symbol has no left neighbour
     const int right = next[static_cast<size_t>(left)];
-    if (left < 0 || right < 0) return;
+    if (right < 0) return;
     const int32_t a = symbols[static_cast<size_t>(left)], b = symbols[static_cast<size_t>(right)];
     if (a < 0 || b < 0) return;
     auto it = merges_.find(pair_key(a, b));
