@@ -24,12 +24,8 @@ class EngineTest : public ::testing::Test {
   Run run(EngineConfig config, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens) {
     backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
     Engine engine(config, backend, model, nullptr);
-    sampling::SamplingParams params;
-    params.temperature = 0.0f;
-    params.max_tokens = max_tokens;
-    params.ignore_eos = true;
     Run r;
-    r.completions = generate(engine, prompts, {params});
+    r.completions = generate(engine, prompts, {greedy(max_tokens)});
     r.stats = engine.stats();
     EXPECT_EQ(engine.check_invariants(), "");
     EXPECT_EQ(r.stats.blocks.num_free_blocks, config.num_kv_blocks);
@@ -40,6 +36,14 @@ class EngineTest : public ::testing::Test {
     backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
     Engine engine(config, backend, model, nullptr);
     return generate(engine, {prompt}, {params})[0].output_ids;
+  }
+  // Greedy, forced to exactly max_tokens: outputs comparable across runs.
+  static sampling::SamplingParams greedy(int32_t max_tokens) {
+    sampling::SamplingParams params;
+    params.temperature = 0.0f;
+    params.max_tokens = max_tokens;
+    params.ignore_eos = true;
+    return params;
   }
   static EngineConfig base_config() {
     EngineConfig c;
@@ -175,10 +179,7 @@ TEST_F(EngineTest, AbortFreesBlocksAndOtherRequestsContinue) {
   EngineConfig config = base_config();
   backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
   Engine engine(config, backend, model, nullptr);
-  sampling::SamplingParams params;
-  params.temperature = 0.0f;
-  params.max_tokens = 20;
-  params.ignore_eos = true;
+  sampling::SamplingParams params = greedy(20);
   std::vector<int32_t> survivor_out;
   bool aborted_seen = false;
   RequestId doomed = engine.add_request({256, 1, 2, 3}, params, [&](const RequestOutput& out) {
@@ -223,10 +224,7 @@ TEST_F(EngineTest, AddRequestIsThreadSafeWhileTheEngineSteps) {
   EngineConfig config = base_config();
   backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
   Engine engine(config, backend, model, nullptr);
-  sampling::SamplingParams params;
-  params.temperature = 0.0f;
-  params.max_tokens = 4;
-  params.ignore_eos = true;
+  sampling::SamplingParams params = greedy(4);
   std::atomic<int> finished{0};
   std::vector<std::thread> clients;
   for (int t = 0; t < 4; ++t)

@@ -18,7 +18,6 @@
 #include "iol/cli/engine_options.hpp"
 #include "iol/engine/engine.hpp"
 #include "iol/engine/llm.hpp"
-#include "iol/tokenizer/vocabulary.hpp"
 
 namespace iol::cli {
 
