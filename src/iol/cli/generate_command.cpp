@@ -10,6 +10,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/cli/chat_options.hpp"
 #include "iol/cli/commands.hpp"
 #include "iol/cli/model_options.hpp"
 #include "iol/cli/parse_ids.hpp"
@@ -34,6 +35,7 @@ struct GenerateOptions {
   sampling::SamplingParams sampling;
   int64_t seed = -1;
   std::string stop_token_ids;
+  ChatOptions chat;
 };
 
 // One prompt per line as comma-separated token ids; blank lines and '#' comments are skipped.
@@ -76,9 +78,10 @@ nlohmann::json completion_json(const engine::Completion& c) {
 }
 
 void run_generate(GenerateOptions& o) {
-  const int sources = !o.prompt.empty() + !o.prompt_ids.empty() + !o.prompts_file.empty();
-  if (sources > 1) throw UsageError("give one of --prompt, --prompt-ids or --prompts-file");
-  if (sources == 0) throw UsageError("no prompt: pass --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file FILE");
+  const int sources = !o.prompt.empty() + !o.prompt_ids.empty() + !o.prompts_file.empty() + o.chat.active();
+  if (sources > 1) throw UsageError("give one of --prompt, --messages, --prompt-ids or --prompts-file");
+  if (sources == 0) throw UsageError("no prompt: pass --prompt TEXT, --messages FILE, --prompt-ids 1,2,3 or --prompts-file FILE");
+  const std::string chat_prompt = o.chat.render(o.model.model_dir);  // empty without --messages
   std::vector<std::vector<int32_t>> prompts;
   if (!o.prompt_ids.empty()) prompts.push_back(parse_id_list(o.prompt_ids, "--prompt-ids"));
   if (!o.prompts_file.empty()) prompts = read_prompts_file(o.prompts_file);
@@ -91,6 +94,10 @@ void run_generate(GenerateOptions& o) {
   if (!o.prompt.empty()) {
     if (!tokenizer) fail("{}: no tokenizer.json, so text prompts cannot be encoded (use --prompt-ids)", o.model.model_dir);
     prompts.push_back(tokenizer->encode(o.prompt, /*add_special_tokens=*/true));
+  }
+  if (o.chat.active()) {
+    if (!tokenizer) fail("{}: no tokenizer.json, so a chat cannot be encoded", o.model.model_dir);
+    prompts.push_back(tokenizer->encode(chat_prompt, /*add_special_tokens=*/false));  // the template wrote BOS
   }
   engine::EngineConfig engine_config =
       o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
@@ -148,12 +155,14 @@ void add_generate_command(CLI::App& app, CommandRunner& runner) {
       "  iol generate --preset tiny --prompt-ids 256,72,101,108,108,111 --max-tokens 32 --temperature 0\n"
       "  iol generate --model models/tiny --prompt-ids 256,1,2 --output-ids --temperature 0.8 --top-p 0.9 --seed 7\n"
       "  iol generate --model models/tiny --prompt-ids 256,3 --json --logprobs 5 --max-tokens 4\n"
+      "  iol generate --model models/llama3 --messages chat.json --max-tokens 64\n"
       "  iol generate --preset tiny --prompts-file prompts.txt --output-ids --batching static --kv-layout contiguous");
   options->model.add_to(*command);
   command->add_option("--prompt", options->prompt, "Text prompt, encoded with the model's tokenizer.json (BOS as the tokenizer adds it)");
   command->add_option("--prompt-ids", options->prompt_ids, "Prompt as comma-separated token ids, e.g. 1,2,3");
   command->add_option("--prompts-file", options->prompts_file,
                       "File with one prompt per line (comma-separated ids): run as one in-flight batch");
+  options->chat.add_to(*command);
   command->add_flag("--output-ids", options->output_ids, "Print the generated ids on one line instead of text");
   command->add_flag("--json", options->json, "Print one JSON object: ids, text, logprobs, finish reason, timings");
   auto& s = options->sampling;

@@ -5,6 +5,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
+#include "iol/cli/chat_options.hpp"
 #include "iol/cli/commands.hpp"
 #include "iol/cli/parse_ids.hpp"
 #include "iol/core/error.hpp"
@@ -19,11 +20,25 @@ struct TokenizeOptions {
   std::string decode;
   bool json = false;
   bool no_special = false;
+  bool render_only = false;
+  ChatOptions chat;
 };
 
 void run_tokenize(const TokenizeOptions& o) {
   if (o.model_dir.empty()) throw UsageError("--model DIR is required (a directory with tokenizer.json)");
-  if (o.text.empty() == o.decode.empty()) throw UsageError("give exactly one of --text TEXT or --decode IDS");
+  if (o.text.empty() + o.decode.empty() + !o.chat.active() != 2)
+    throw UsageError("give exactly one of --text TEXT, --messages FILE or --decode IDS");
+  if (o.render_only && !o.chat.active()) throw UsageError("--render-only needs --messages FILE");
+  std::string text = o.text;
+  bool add_special = !o.no_special;
+  if (o.chat.active()) {
+    text = o.chat.render(o.model_dir);
+    add_special = false;  // the chat template writes BOS and the turn markers itself
+    if (o.render_only) {
+      fmt::print("{}", text);
+      return;
+    }
+  }
   auto tokenizer = tokenizer::Tokenizer::from_directory(o.model_dir);
   if (!o.decode.empty()) {
     std::vector<int32_t> ids32 = parse_id_list(o.decode, "--decode");
@@ -33,11 +48,13 @@ void run_tokenize(const TokenizeOptions& o) {
     else fmt::print("{}\n", text);
     return;
   }
-  std::vector<int32_t> ids = tokenizer->encode(o.text, !o.no_special);
+  std::vector<int32_t> ids = tokenizer->encode(text, add_special);
   std::vector<std::string> pieces;
   for (auto id : ids) pieces.push_back(tokenizer->id_to_token(id));
   if (o.json) {
-    fmt::print("{}\n", nlohmann::json({{"ids", ids}, {"pieces", pieces}}).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
+    nlohmann::json out = {{"ids", ids}, {"pieces", pieces}};
+    if (o.chat.active()) out["text"] = text;
+    fmt::print("{}\n", out.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace));
     return;
   }
   fmt::print("{}\n", fmt::join(ids, ","));
@@ -48,17 +65,21 @@ void run_tokenize(const TokenizeOptions& o) {
 
 void add_tokenize_command(CLI::App& app, CommandRunner& runner) {
   auto options = std::make_shared<TokenizeOptions>();
-  CLI::App* command = app.add_subcommand("tokenize", "Encode text with a model's tokenizer.json (or decode ids)");
+  CLI::App* command = app.add_subcommand("tokenize", "Encode text or a chat with a model's tokenizer (or decode ids)");
   command->footer(
       "Examples:\n"
       "  iol tokenize --model models/llama3 --text 'Hello world'\n"
       "  iol tokenize --model models/llama3 --text 'Hello world' --json --no-special\n"
-      "  iol tokenize --model models/llama3 --decode 9906,1917");
+      "  iol tokenize --model models/llama3 --decode 9906,1917\n"
+      "  iol tokenize --model models/qwen3 --messages chat.json --render-only\n"
+      "  iol tokenize --model models/qwen3 --messages chat.json --tools tools.json --chat-template-kwargs '{\"enable_thinking\": false}'");
   command->add_option("--model", options->model_dir, "Model or tokenizer directory (tokenizer.json [+ tokenizer_config.json])");
   command->add_option("--text", options->text, "Text to encode");
   command->add_option("--decode", options->decode, "Comma-separated ids to decode instead");
   command->add_flag("--json", options->json, "Print JSON: ids and pieces (or ids and text)");
   command->add_flag("--no-special", options->no_special, "Encode without BOS/post-processor tokens; decode without special tokens");
+  command->add_flag("--render-only", options->render_only, "With --messages: print the rendered chat prompt, not its ids");
+  options->chat.add_to(*command);
   command->callback([options, &runner] { runner = [options] { run_tokenize(*options); }; });
 }
 
