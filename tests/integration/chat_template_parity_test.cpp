@@ -22,6 +22,7 @@ using nlohmann::ordered_json;
 struct Fixture {
   std::string name, tokenizer;
 };
+void PrintTo(const Fixture& f, std::ostream* os) { *os << f.name; }
 
 class ChatTemplateParity : public ::testing::TestWithParam<Fixture> {
  protected:

@@ -130,10 +130,55 @@ TEST(Cli, TextPromptsAreEncodedWithTheModelsTokenizer) {
   EXPECT_EQ(bad.err, "iol: error: " + dir.str("tiny") + ": no tokenizer.json (a Hugging Face model or tokenizer directory is expected)\n");
 }
 
+TEST(Cli, ChatMessagesRenderWithTheTemplateAndEncodeWithoutAddingBos) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("tiny")).exit_code, 0);
+  std::ofstream(dir.str("chat.json")) << R"({"messages": [{"role": "user", "content": "Hi"}]})";
+  std::ofstream(dir.str("turns.jinja")) << "{{ bos_token }}{% for m in messages %}[{{ m.role }}]{{ m.content }}{% endfor %}"
+                                           "{% if add_generation_prompt %}[assistant]{% endif %}";
+  const std::string chat = " --messages " + dir.str("chat.json") + " --chat-template " + dir.str("turns.jinja");
+  Result rendered = run("tokenize --model " + dir.str("tiny") + chat + " --render-only");
+  ASSERT_EQ(rendered.exit_code, 0) << rendered.err;
+  EXPECT_EQ(rendered.out, "<|begin_of_text|>[user]Hi[assistant]");
+  // The template wrote BOS as text; it is encoded once (to id 256), not added a second time.
+  Result ids = run("tokenize --model " + dir.str("tiny") + chat + " --json");
+  auto j = nlohmann::json::parse(ids.out);
+  EXPECT_EQ(j["text"], "<|begin_of_text|>[user]Hi[assistant]");
+  EXPECT_EQ(j["ids"][0], 256);
+  EXPECT_EQ(j["ids"].size(), 1u + std::string("[user]Hi[assistant]").size());
+  Result no_prompt = run("tokenize --model " + dir.str("tiny") + chat + " --render-only --no-generation-prompt");
+  EXPECT_EQ(no_prompt.out, "<|begin_of_text|>[user]Hi");
+  // generate --messages runs exactly the rendered ids.
+  std::string id_list;
+  for (const auto& id : j["ids"]) id_list += (id_list.empty() ? "" : ",") + std::to_string(id.get<int>());
+  const std::string flags = " --max-tokens 5 --temperature 0 --ignore-eos --output-ids";
+  Result from_chat = run("generate --model " + dir.str("tiny") + chat + flags);
+  Result from_ids = run("generate --model " + dir.str("tiny") + " --prompt-ids " + id_list + flags);
+  ASSERT_EQ(from_chat.exit_code, 0) << from_chat.err;
+  EXPECT_EQ(from_chat.out, from_ids.out);
+  // Without a template: one line that says what to do.
+  Result none = run("tokenize --model " + dir.str("tiny") + " --messages " + dir.str("chat.json"));
+  EXPECT_EQ(none.exit_code, 1);
+  EXPECT_EQ(none.err, "iol: error: " + dir.str("tiny") + ": no chat template (no chat_template.jinja, no \"chat_template\" in "
+            "tokenizer_config.json); pass one with --chat-template FILE\n");
+  std::ofstream(dir.str("bad.json")) << R"([{"role": "user", "content": "x"},)";
+  Result bad = run("tokenize --model " + dir.str("tiny") + " --messages " + dir.str("bad.json") + " --chat-template " + dir.str("turns.jinja"));
+  EXPECT_EQ(bad.exit_code, 1);
+  EXPECT_EQ(count_lines(bad.err), 1);
+  EXPECT_EQ(bad.err.rfind("iol: error: " + dir.str("bad.json") + ": malformed JSON: ", 0), 0u) << bad.err;
+  std::ofstream(dir.str("broken.jinja")) << "{% for m in messages %}";
+  Result broken = run("tokenize --model " + dir.str("tiny") + " --messages " + dir.str("chat.json") + " --chat-template " + dir.str("broken.jinja"));
+  EXPECT_EQ(broken.err, "iol: error: " + dir.str("broken.jinja") + ": line 1: unexpected end of template: '{% for %}' opened here is "
+            "not closed (expected 'endfor' or 'else')\n");
+}
+
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   const std::pair<const char*, const char*> cases[] = {
-      {"generate --preset tiny", "iol: error: no prompt: pass --prompt TEXT, --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},
-      {"generate --preset tiny --prompt hi --prompt-ids 1", "iol: error: give one of --prompt, --prompt-ids or --prompts-file (see --help)\n"},
+      {"generate --preset tiny", "iol: error: no prompt: pass --prompt TEXT, --messages FILE, --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},
+      {"generate --preset tiny --prompt hi --prompt-ids 1", "iol: error: give one of --prompt, --messages, --prompt-ids or --prompts-file (see --help)\n"},
+      {"tokenize --model m --text hi --messages chat.json", "iol: error: give exactly one of --text TEXT, --messages FILE or --decode IDS (see --help)\n"},
+      {"tokenize --model m --text hi --render-only", "iol: error: --render-only needs --messages FILE (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --chat-template t.jinja", "iol: error: chat options need --messages FILE (see --help)\n"},
       {"tokenize --text hi", "iol: error: --model DIR is required (a directory with tokenizer.json) (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1,x", "iol: error: --prompt-ids: 'x' is not a non-negative token id (expected e.g. 1,2,3) (see --help)\n"},
       {"generate --prompt-ids 1", "iol: error: give exactly one of --model DIR or --preset NAME (see --help)\n"},
