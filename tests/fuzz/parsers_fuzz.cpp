@@ -1,6 +1,7 @@
-// libFuzzer target for the input parsers — safetensors headers, config.json, tokenizer.json —
-// and for the tokenizer's encoder on arbitrary bytes (invalid UTF-8 included). Any input must
-// give a result or an iol::Error — never a crash, hang or other exception.
+// libFuzzer target for the input parsers — safetensors headers, config.json, tokenizer.json, Jinja
+// chat templates (parsed and rendered on a conversation with tools) — and for the tokenizer's
+// encoder on arbitrary bytes (invalid UTF-8 included). Any input must give a result or an
+// iol::Error — never a crash, hang or other exception.
 #include <cstddef>
 #include <cstdint>
 #include <span>
@@ -12,6 +13,7 @@
 #include "iol/core/error.hpp"
 #include "iol/model/model_config.hpp"
 #include "iol/model/safetensors.hpp"
+#include "iol/tokenizer/chat_template.hpp"
 #include "iol/tokenizer/incremental_detokenizer.hpp"
 #include "iol/tokenizer/tokenizer.hpp"
 #include "iol/tokenizer/vocabulary.hpp"
@@ -55,7 +57,7 @@ const std::vector<std::unique_ptr<iol::tokenizer::Tokenizer>>& tokenizers() {
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   if (size == 0) return 0;
   // The first byte picks the parser, so one run covers all of them.
-  const uint8_t selector = data[0] % 4;
+  const uint8_t selector = data[0] % 5;
   std::span<const std::byte> rest(reinterpret_cast<const std::byte*>(data + 1), size - 1);
   try {
     if (selector == 0) {
@@ -74,6 +76,16 @@ extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
         streamed += stream.flush();
         if (streamed != tokenizer->decode(wide, true)) __builtin_trap();  // streaming must equal full decode
       }
+    } else if (selector == 4) {
+      static const auto request = iol::tokenizer::ChatRequest::from_json(nlohmann::ordered_json::parse(R"({
+        "messages": [{"role": "system", "content": "sys"}, {"role": "user", "content": "hi \u00e9"},
+                     {"role": "assistant", "content": "<think>r</think>ok", "tool_calls": [
+                       {"function": {"name": "f", "arguments": {"a": [1, 2.5, null, true]}}}]},
+                     {"role": "tool", "content": "42"}],
+        "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})"), "fuzz");
+      const std::string source(reinterpret_cast<const char*>(rest.data()), rest.size());
+      iol::tokenizer::ChatTemplate chat_template(source, "fuzz.jinja", {{"bos_token", "<s>"}, {"eos_token", "</s>"}});
+      (void)chat_template.render(request);
     } else {
       auto json = nlohmann::json::parse(rest.begin(), rest.end(), nullptr, false);
       if (!json.is_discarded()) (void)iol::tokenizer::Vocabulary::from_json(json, "fuzz/tokenizer.json");

@@ -107,6 +107,8 @@ TEST(JinjaTemplate, HostileTemplatesFailInsteadOfExhaustingTheProcess) {
   EXPECT_NE(error_of("{% macro f(n) %}{{ f(n + 1) }}{% endmacro %}{{ f(0) }}").find("RecursionError"), std::string::npos);
   EXPECT_NE(error_of("{{ 'x' * 100000000000 }}").find("MemoryError"), std::string::npos);
   EXPECT_NE(error_of("{{ range(1000000)|length }}").find("OverflowError"), std::string::npos);
+  EXPECT_NE(error_of("{% for i in range(100000) %}{{ range(100000)|length }}{% endfor %}").find("TimeoutError"),
+            std::string::npos);
   EXPECT_NE(error_of("{% set s = 'ab' * 20000000 %}{% for i in range(2) %}{{ s }}{% endfor %}").find("MemoryError"), std::string::npos);
 }
 

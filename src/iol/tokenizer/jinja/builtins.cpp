@@ -573,6 +573,19 @@ const std::set<std::string>& plain_tests() {
 
 }  // namespace
 
+// --- work budget -------------------------------------------------------------------------------
+
+namespace {
+thread_local int64_t work_left = kMaxRenderWork;  // one render runs on one thread
+}
+
+void reset_work_budget() { work_left = kMaxRenderWork; }
+
+void charge_work(int64_t units) {
+  work_left -= units;
+  if (work_left < 0) throw RuntimeError("TimeoutError: the template did too much work (a loop that does not end?)");
+}
+
 // --- access, iteration, calls ------------------------------------------------------------------
 
 Value get_attribute(const Value& object, const std::string& name) {
@@ -651,6 +664,7 @@ Value get_slice(const Value& object, const Value& start, const Value& stop, cons
 }
 
 ValueList iterate(const Value& v) {
+  charge_work(1 + (v.is_sequence() ? static_cast<int64_t>(v.as_list().size()) : 0));
   switch (v.kind()) {
     case Value::Kind::kUndefined: return {};
     case Value::Kind::kList: case Value::Kind::kTuple: return v.as_list();
@@ -864,6 +878,7 @@ ValueDict make_globals() {
           if (step == 0) throw RuntimeError("ValueError: range() arg 3 must not be zero");
           ValueList items;
           for (int64_t i = start; step > 0 ? i < stop : i > stop; i += step) {
+            charge_work(1);
             if (items.size() >= 100000) throw RuntimeError("OverflowError: range too big, maximum size for range is 100000");
             items.emplace_back(i);
           }

@@ -37,4 +37,10 @@ bool contains(const Value& container, const Value& item);
 // Longest string any operation may build: a template cannot exhaust memory.
 inline constexpr size_t kMaxStringBytes = size_t{64} << 20;
 
+// Work budget of one render (statements, expressions and items iterated): a template cannot run
+// forever either. Real chat templates use a few thousand units per conversation.
+inline constexpr int64_t kMaxRenderWork = 5'000'000;
+void reset_work_budget();
+void charge_work(int64_t units);  // throws RuntimeError once the budget is spent
+
 }  // namespace iol::tokenizer::jinja

@@ -39,6 +39,7 @@ std::string Renderer::render(const Body& body, const ValueDict& variables) {
     if (k.is_string()) root->set(k.as_string(), v);
   std::string out;
   try {
+    reset_work_budget();
     exec(body, root, out);
   } catch (const TemplateException& e) {
     fail("{}: line {}: the template raised an exception: {}", name_, line_, e.what());
@@ -58,6 +59,7 @@ Renderer::Flow Renderer::exec(const Body& body, const std::shared_ptr<Scope>& sc
   for (const auto& node_ptr : body) {
     const Node& node = *node_ptr;
     line_ = node.line;
+    charge_work(1);
     switch (node.kind) {
       case Node::Kind::kText: append(out, node.text); break;
       case Node::Kind::kOutput: append(out, to_str(eval(*node.expr, scope))); break;
@@ -216,6 +218,7 @@ Value Renderer::eval_compare(const Expr& e, const std::shared_ptr<Scope>& scope)
 
 Value Renderer::eval(const Expr& e, const std::shared_ptr<Scope>& scope) {
   line_ = e.line;
+  charge_work(1);
   switch (e.kind) {
     case Expr::Kind::kLiteral: return e.value;
     case Expr::Kind::kName: {
