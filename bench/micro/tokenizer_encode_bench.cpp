@@ -3,18 +3,16 @@
 #include <benchmark/benchmark.h>
 
 #include <fstream>
-#include <iostream>
 
 #include <nlohmann/json.hpp>
 
 #include "iol/tokenizer/tokenizer.hpp"
+#include "micro_inputs.hpp"
 
 namespace {
 
-std::string g_tokenizers_dir, g_corpus_path;
-
 std::string corpus_text(size_t target_bytes) {
-  std::ifstream in(g_corpus_path);
+  std::ifstream in(iol::micro::corpus_path);
   auto corpus = nlohmann::json::parse(in);
   std::string text;
   while (text.size() < target_bytes)
@@ -23,7 +21,7 @@ std::string corpus_text(size_t target_bytes) {
 }
 
 void encode(benchmark::State& state, const char* name) {
-  auto tokenizer = iol::tokenizer::Tokenizer::from_directory(g_tokenizers_dir + "/" + name);
+  auto tokenizer = iol::tokenizer::Tokenizer::from_directory(iol::micro::tokenizers_dir + "/" + name);
   const std::string text = corpus_text(2 << 20);
   size_t tokens = 0;
   for (auto _ : state) {
@@ -41,18 +39,3 @@ void encode(benchmark::State& state, const char* name) {
 BENCHMARK_CAPTURE(encode, llama3, "llama3")->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(encode, llama2, "llama2")->Unit(benchmark::kMillisecond)->MinTime(2.0);
 BENCHMARK_CAPTURE(encode, qwen3, "qwen3")->Unit(benchmark::kMillisecond)->MinTime(2.0);
-
-int main(int argc, char** argv) {
-  if (argc < 3) {
-    std::cerr << "usage: iol_micro_bench TOKENIZERS_DIR CORPUS_JSON [benchmark flags]\n";
-    return 2;
-  }
-  g_tokenizers_dir = argv[1];
-  g_corpus_path = argv[2];
-  argv[2] = argv[0];
-  argc -= 2;
-  argv += 2;
-  benchmark::Initialize(&argc, argv);
-  benchmark::RunSpecifiedBenchmarks();
-  return 0;
-}
