@@ -866,6 +866,19 @@ bool call_test(const std::string& name, const Value& v, std::vector<Value> args)
   throw RuntimeError("TemplateAssertionError: no test named '" + name + "'");
 }
 
+namespace {
+// dict(...) and namespace(...): positional mappings, then keyword arguments.
+ValueDict merge_mappings(const char* function, const std::vector<Value>& args, const KwArgs& kwargs) {
+  ValueDict d;
+  for (const auto& a : args) {
+    if (!a.is_dict()) type_error(std::string(function) + "() positional argument must be a dict");
+    for (const auto& [k, v] : a.as_dict().items) d.set(k, v);
+  }
+  for (const auto& [k, v] : kwargs) d.set(Value(k), v);
+  return d;
+}
+}  // namespace
+
 ValueDict make_globals() {
   ValueDict g;
   g.set(Value("range"), Value::function("range", [](std::vector<Value>& args, KwArgs&) {
@@ -885,22 +898,10 @@ ValueDict make_globals() {
           return Value::list(std::move(items));
         }));
   g.set(Value("namespace"), Value::function("namespace", [](std::vector<Value>& args, KwArgs& kwargs) {
-          ValueDict d;
-          for (const auto& a : args) {
-            if (!a.is_dict()) type_error("namespace() positional argument must be a dict");
-            for (const auto& [k, v] : a.as_dict().items) d.set(k, v);
-          }
-          for (auto& [k, v] : kwargs) d.set(Value(k), v);
-          return Value::make_namespace(std::move(d));
+          return Value::make_namespace(merge_mappings("namespace", args, kwargs));
         }));
   g.set(Value("dict"), Value::function("dict", [](std::vector<Value>& args, KwArgs& kwargs) {
-          ValueDict d;
-          for (const auto& a : args) {
-            if (!a.is_dict()) type_error("dict() positional argument must be a dict");
-            for (const auto& [k, v] : a.as_dict().items) d.set(k, v);
-          }
-          for (auto& [k, v] : kwargs) d.set(Value(k), v);
-          return Value::dict(std::move(d));
+          return Value::dict(merge_mappings("dict", args, kwargs));
         }));
   g.set(Value("raise_exception"), Value::function("raise_exception", [](std::vector<Value>& args, KwArgs&) -> Value {
           throw TemplateException(args.empty() ? std::string("raise_exception() called") : to_str(args[0]));
