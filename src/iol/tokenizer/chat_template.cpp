@@ -15,12 +15,8 @@ namespace {
 
 // The special-token strings transformers passes to templates (its special_tokens_map): each may
 // be a string or an AddedToken object {"content": ...}; unset or null ones are left undefined.
-ordered_json special_tokens_of(const fs::path& directory) {
+ordered_json special_tokens_of(const ordered_json& config) {
   ordered_json tokens = ordered_json::object();
-  const fs::path config_path = directory / "tokenizer_config.json";
-  if (!fs::exists(config_path)) return tokens;
-  const ordered_json config = read_ordered_json_file(config_path.string());
-  if (!config.is_object()) fail("{}: expected a JSON object", config_path.string());
   for (const char* key : {"bos_token", "eos_token", "unk_token", "sep_token", "pad_token", "cls_token", "mask_token"}) {
     if (!config.contains(key)) continue;
     const ordered_json& v = config[key];
@@ -28,6 +24,15 @@ ordered_json special_tokens_of(const fs::path& directory) {
     else if (v.is_object() && v.contains("content") && v["content"].is_string()) tokens[key] = v["content"];
   }
   return tokens;
+}
+
+// tokenizer_config.json of a directory ({} when absent).
+ordered_json read_tokenizer_config(const fs::path& directory) {
+  const fs::path path = directory / "tokenizer_config.json";
+  if (!fs::exists(path)) return ordered_json::object();
+  ordered_json config = read_ordered_json_file(path.string());
+  if (!config.is_object()) fail("{}: expected a JSON object", path.string());
+  return config;
 }
 
 }  // namespace
@@ -56,18 +61,17 @@ ChatRequest ChatRequest::from_json(const ordered_json& j, const std::string& sou
 
 std::unique_ptr<ChatTemplate> ChatTemplate::from_directory(const std::string& directory, const std::string& name) {
   const fs::path dir(directory);
+  const fs::path config_path = dir / "tokenizer_config.json";
+  const ordered_json config = read_tokenizer_config(dir);
   const fs::path jinja_path = dir / "chat_template.jinja";
   if (fs::exists(jinja_path))
-    return std::make_unique<ChatTemplate>(read_text_file(jinja_path.string()), jinja_path.string(), special_tokens_of(dir));
-  const fs::path config_path = dir / "tokenizer_config.json";
-  if (!fs::exists(config_path)) return nullptr;
-  const ordered_json config = read_ordered_json_file(config_path.string());
-  if (!config.is_object() || !config.contains("chat_template") || config["chat_template"].is_null()) return nullptr;
+    return std::make_unique<ChatTemplate>(read_text_file(jinja_path.string()), jinja_path.string(), special_tokens_of(config));
+  if (!config.contains("chat_template") || config["chat_template"].is_null()) return nullptr;
   const ordered_json& t = config["chat_template"];
   const std::string origin = config_path.string() + " chat_template";
   if (t.is_string()) {
     if (!name.empty() && name != "default") fail("{}: has a single template, not one named '{}'", origin, name);
-    return std::make_unique<ChatTemplate>(t.get<std::string>(), origin, special_tokens_of(dir));
+    return std::make_unique<ChatTemplate>(t.get<std::string>(), origin, special_tokens_of(config));
   }
   if (!t.is_array()) fail("{}: expected a string or a list of {{\"name\", \"template\"}}", origin);
   std::string names;
@@ -79,14 +83,15 @@ std::unique_ptr<ChatTemplate> ChatTemplate::from_directory(const std::string& di
     names += (names.empty() ? "" : ", ") + entry_name;
     if (entry_name == (name.empty() ? "default" : name))
       return std::make_unique<ChatTemplate>(entry["template"].get<std::string>(), origin + " '" + entry_name + "'",
-                                            special_tokens_of(dir));
+                                            special_tokens_of(config));
   }
   fail("{}: no template named '{}' (it has: {})", origin, name.empty() ? "default" : name, names);
 }
 
 std::unique_ptr<ChatTemplate> ChatTemplate::from_file(const std::string& path, const std::string& tokenizer_directory) {
   return std::make_unique<ChatTemplate>(read_text_file(path), path,
-                                        tokenizer_directory.empty() ? ordered_json::object() : special_tokens_of(tokenizer_directory));
+                                        tokenizer_directory.empty() ? ordered_json::object()
+                                                                   : special_tokens_of(read_tokenizer_config(tokenizer_directory)));
 }
 
 ChatTemplate::ChatTemplate(const std::string& source, std::string origin, ordered_json special_tokens)
@@ -123,7 +128,7 @@ std::string ChatTemplate::render(const ChatRequest& request) const {
   if (final_text.empty() || at == std::string::npos)
     fail("{}: continue_final_message is set but the final message does not appear in the rendered chat", origin());
   const std::string lstripped = jinja::py::strip(final_text, std::nullopt, true, false);
-  const bool kept = text.compare(at, lstripped.size(), final_text) == 0 && lstripped.size() == final_text.size();
+  const bool kept = text.compare(at, lstripped.size(), final_text) == 0;
   text.resize(at + (kept ? lstripped.size() : stripped.size()));
   return text;
 }

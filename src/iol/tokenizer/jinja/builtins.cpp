@@ -549,13 +549,6 @@ bool is_lower_or_upper(const Value& v, bool lower) {
   return any;
 }
 
-bool compare_test(const std::string& op, const Value& a, const Value& b) {
-  if (op == "==") return equals(a, b);
-  if (op == "!=") return !equals(a, b);
-  const int c = compare(a, b);
-  return op == "<" ? c < 0 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
-}
-
 const std::map<std::string, std::string>& comparison_tests() {
   static const std::map<std::string, std::string> table = {
       {"eq", "=="}, {"equalto", "=="}, {"==", "=="}, {"ne", "!="}, {"!=", "!="}, {"lt", "<"}, {"lessthan", "<"},
@@ -686,6 +679,15 @@ Value call_value(const Value& callee, std::vector<Value>& args, KwArgs& kwargs) 
   if (callee.is_function()) return callee.as_function()(args, kwargs);
   if (callee.is_undefined()) undefined_error(callee);
   type_error("'" + callee.type_name() + "' object is not callable");
+}
+
+bool compare_op(const std::string& op, const Value& a, const Value& b) {
+  if (op == "in") return contains(b, a);
+  if (op == "not in") return !contains(b, a);
+  if (op == "==") return equals(a, b);
+  if (op == "!=") return !equals(a, b);
+  const int c = compare(a, b);
+  return op == "<" ? c < 0 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
 }
 
 bool contains(const Value& container, const Value& item) {
@@ -824,7 +826,7 @@ Value call_filter(const std::string& name, const Value& subject, std::vector<Val
 bool call_test(const std::string& name, const Value& v, std::vector<Value> args) {
   if (auto it = comparison_tests().find(name); it != comparison_tests().end()) {
     if (args.empty()) type_error("test '" + name + "' needs a value to compare with");
-    return compare_test(it->second, v, args[0]);
+    return compare_op(it->second, v, args[0]);
   }
   auto arg = [&](const char* what) -> const Value& {
     if (args.empty()) type_error(std::string("test '") + name + "' needs " + what);
@@ -853,9 +855,8 @@ bool call_test(const std::string& name, const Value& v, std::vector<Value> args)
     return !r.truthy();
   }
   if (name == "in") return contains(arg("a container"), v);
-  if (name == "sameas") {
+  if (name == "sameas") {  // Python `is`: identity for None/bools; equal values of one kind otherwise
     const Value& other = arg("a value");
-    if (v.is_none() || v.is_bool() || other.is_none() || other.is_bool()) return v.kind() == other.kind() && equals(v, other);
     return v.kind() == other.kind() && equals(v, other);
   }
   if (name == "lower") return is_lower_or_upper(v, true);

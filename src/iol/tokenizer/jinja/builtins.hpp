@@ -33,6 +33,8 @@ ValueDict make_globals();
 // Arithmetic and membership with Python's rules (int64 overflow is an error).
 Value binary_op(const std::string& op, const Value& a, const Value& b);
 bool contains(const Value& container, const Value& item);
+// a OP b for OP in == != < <= > >= in, not in (comparisons and the eq/lt/... tests).
+bool compare_op(const std::string& op, const Value& a, const Value& b);
 
 // Longest string any operation may build: a template cannot exhaust memory.
 inline constexpr size_t kMaxStringBytes = size_t{64} << 20;

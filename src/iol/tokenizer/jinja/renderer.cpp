@@ -200,16 +200,7 @@ Value Renderer::eval_compare(const Expr& e, const std::shared_ptr<Scope>& scope)
   Value left = eval(*e.args[0], scope);
   for (size_t i = 0; i < e.ops.size(); ++i) {
     Value right = eval(*e.args[i + 1], scope);
-    const std::string& op = e.ops[i];
-    bool ok;
-    if (op == "in") ok = contains(right, left);
-    else if (op == "not in") ok = !contains(right, left);
-    else if (op == "==") ok = equals(left, right);
-    else if (op == "!=") ok = !equals(left, right);
-    else {
-      const int c = compare(left, right);
-      ok = op == "<" ? c < 0 : op == "<=" ? c <= 0 : op == ">" ? c > 0 : c >= 0;
-    }
+    const bool ok = compare_op(e.ops[i], left, right);
     if (!ok) return Value(false);
     left = std::move(right);
   }
