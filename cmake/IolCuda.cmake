@@ -14,7 +14,9 @@ elseif(IOL_CUDA STREQUAL "ON" OR IOL_CUDA STREQUAL "AUTO")
     if(NOT DEFINED CMAKE_CUDA_ARCHITECTURES)
       set(CMAKE_CUDA_ARCHITECTURES 80 89 90a)
     endif()
-    set(CMAKE_CUDA_STANDARD 17)  # CMake 3.25 does not know nvcc 13's C++20 flag
+    # Kernels (.cu) are C++17: fmt's constexpr formatting does not survive nvcc's C++20 mode. The
+    # backend's host code is C++20 (.cpp, g++) and reaches kernels through C++17-clean headers.
+    set(CMAKE_CUDA_STANDARD 17)
     set(CMAKE_CUDA_STANDARD_REQUIRED ON)
     # Static runtime: the binary built on Debian 12 runs unchanged on other distros with a driver.
     set(CMAKE_CUDA_RUNTIME_LIBRARY Static)

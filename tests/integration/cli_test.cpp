@@ -211,7 +211,7 @@ TEST(Cli, RuntimeErrorsExitOneWithOneLine) {
        "iol: error: request rejected: prompt (1 tokens) + max_tokens (5000) = 5001 exceeds the maximum model length 2048\n"},
       {"generate --preset tiny --prompt-ids 1 --top-p 2", "iol: error: sampling: top_p must be in (0, 1] (got 2)\n"},
       {"generate --preset nope --prompt-ids 1",
-       "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, llama-3.1-8b, llama-3.1-70b, llama-2-7b, "
+       "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, tiny-llama3.1, llama-3.1-8b, llama-3.1-70b, llama-2-7b, "
        "llama-2-70b, qwen2.5-7b, mistral-7b)\n"},
   };
   for (const auto& [args, message] : cases) {

@@ -10,6 +10,7 @@
 #include "iol/backend/backend.hpp"
 #include "iol/core/error.hpp"
 #include "iol/core/rng.hpp"
+#include "iol/sampling/batch_sampler.hpp"
 #include "iol/sampling/sampler.hpp"
 
 namespace iol::testing {
@@ -36,11 +37,11 @@ inline int32_t mock_next_token(std::span<const int32_t> context, int64_t vocab) 
 // to the mock model's logits of the true context, with the generator the engine gives it.
 inline std::vector<int32_t> mock_sampled(const std::vector<int32_t>& prompt, const sampling::SamplingParams& params,
                                          int32_t sample_index, int64_t vocab) {
-  Rng rng(*params.seed + static_cast<uint64_t>(sample_index));
   std::vector<int32_t> tokens = prompt, out;
   for (int32_t i = 0; i < params.max_tokens; ++i) {
     auto logits = mock_logits(tokens, vocab);
-    out.push_back(sampling::sample(logits, params, prompt, out, {}, rng).token);
+    const sampling::RandomKey key{*params.seed, static_cast<uint32_t>(sample_index), static_cast<uint32_t>(i)};
+    out.push_back(sampling::sample(logits, params, prompt, out, {}, key).token);
     tokens.push_back(out.back());
   }
   return out;
@@ -59,15 +60,24 @@ inline std::vector<int32_t> mock_greedy(std::vector<int32_t> tokens, int64_t max
 class MockBackend final : public backend::Backend {
  public:
   MockBackend(int64_t num_blocks, int64_t block_size, int64_t vocab)
-      : shape_{num_blocks, block_size, 1, 1, 1}, vocab_(vocab), slots_(static_cast<size_t>(num_blocks * block_size), -1) {}
+      : spec_{{num_blocks, block_size, 1, 1, 1}, DType::I32, 4 * block_size},
+        shape_(spec_.shape),
+        vocab_(vocab),
+        slots_(static_cast<size_t>(num_blocks * block_size), -1) {}
   std::string name() const override { return "mock"; }
-  const backend::KvCacheShape& kv_cache_shape() const override { return shape_; }
+  const backend::KvCacheSpec& kv_cache_spec() const override { return spec_; }
+  void execute(const backend::ForwardBatch& batch, const sampling::SamplingBatch& sampling,
+               sampling::SampledBatch& out) override {
+    std::vector<float> logits(batch.logits_indices.size() * static_cast<size_t>(vocab_));
+    compute_logits(batch, logits);
+    sampling::sample_batch_on_host(logits, vocab_, sampling, out);
+  }
   int64_t vocab_size() const override { return vocab_; }
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override {
     for (const auto& [source, destination] : copies)
       std::copy_n(slots_.begin() + source * shape_.block_size, shape_.block_size, slots_.begin() + destination * shape_.block_size);
   }
-  void forward(const backend::ForwardBatch& batch, std::span<float> logits) override {
+  void compute_logits(const backend::ForwardBatch& batch, std::span<float> logits) override {
     for (size_t t = 0; t < batch.num_tokens(); ++t) slots_[static_cast<size_t>(batch.slot_mapping[t])] = batch.token_ids[t];
     std::fill(logits.begin(), logits.end(), 0.0f);
     size_t row = 0;
@@ -88,7 +98,8 @@ class MockBackend final : public backend::Backend {
   }
 
  private:
-  backend::KvCacheShape shape_;
+  backend::KvCacheSpec spec_;
+  const backend::KvCacheShape& shape_;
   int64_t vocab_;
   std::vector<int32_t> slots_;
 };

@@ -6,6 +6,7 @@
 #include <numeric>
 
 #include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/backend/rope.hpp"
 #include "iol/model/presets.hpp"
 
 namespace iol::backend::cpu {
@@ -41,7 +42,7 @@ std::vector<float> run(CpuBackend& backend, const std::vector<SeqPart>& parts) {
   }
   ForwardBatch batch{ids, positions, slots, query_start, context_lens, tables, max_blocks, rows};
   std::vector<float> logits(rows.size() * static_cast<size_t>(backend.vocab_size()));
-  backend.forward(batch, logits);
+  backend.compute_logits(batch, logits);
   return logits;
 }
 
@@ -96,10 +97,10 @@ TEST_F(CpuBackendTest, SlidingWindowOfOneMakesTokensIndependent) {
 
 TEST(Rope, Llama3ScalingKeepsHighFrequenciesAndDividesLowOnes) {
   model::RopeConfig rope{model::RopeType::Llama3, 500000.0, 8.0, 1.0, 4.0, 8192};
-  auto base = rope_inverse_frequencies(model::RopeConfig{}, 128);
+  auto base = backend::rope_inverse_frequencies(model::RopeConfig{}, 128);
   model::RopeConfig plain{model::RopeType::Default, 500000.0};
-  auto unscaled = rope_inverse_frequencies(plain, 128);
-  auto scaled = rope_inverse_frequencies(rope, 128);
+  auto unscaled = backend::rope_inverse_frequencies(plain, 128);
+  auto scaled = backend::rope_inverse_frequencies(rope, 128);
   EXPECT_FLOAT_EQ(base[1], 1.0f / std::pow(10000.0f, 2.0f / 128.0f));
   for (size_t i = 0; i < scaled.size(); ++i) {
     double wavelen = 2 * std::numbers::pi / unscaled[i];

@@ -1,5 +1,7 @@
-// Backend: runs the model forward for a ForwardBatch against a paged KV cache it owns.
-// Implementations: cpu/ (the fp32 reference) and, later, cuda/.
+// Backend: runs one engine step — the model forward for a ForwardBatch against the paged KV cache
+// it owns, then sampling — and returns token ids. Implementations: cpu/ (the fp32 reference) and
+// cuda/. The engine sizes its block pool from kv_cache_spec(), which the backend fixes after
+// loading the weights.
 #pragma once
 #include <cstdint>
 #include <span>
@@ -7,6 +9,8 @@
 #include <utility>
 
 #include "iol/backend/forward_batch.hpp"
+#include "iol/core/dtype.hpp"
+#include "iol/sampling/sampling_batch.hpp"
 
 namespace iol::backend {
 
@@ -22,15 +26,27 @@ struct KvCacheShape {
   int64_t elements_per_block_per_layer() const { return block_size * num_kv_heads * head_dim; }
 };
 
+// What the engine needs to know about the KV pool the backend allocated.
+struct KvCacheSpec {
+  KvCacheShape shape;
+  DType dtype = DType::F32;
+  int64_t bytes_per_block = 0;  // K and V, all layers
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
   virtual std::string name() const = 0;
-  virtual const KvCacheShape& kv_cache_shape() const = 0;
+  virtual const KvCacheSpec& kv_cache_spec() const = 0;
+  const KvCacheShape& kv_cache_shape() const { return kv_cache_spec().shape; }
   virtual int64_t vocab_size() const = 0;
-  // Writes the new tokens' K/V into their slots, then fills `logits` with
-  // logits_indices.size() × vocab_size fp32 values.
-  virtual void forward(const ForwardBatch& batch, std::span<float> logits) = 0;
+  // One step: writes the new tokens' K/V into their slots, computes the logits of the rows in
+  // batch.logits_indices and draws one token per sampling row into `out` (resized to the rows).
+  virtual void execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling,
+                       sampling::SampledBatch& out) = 0;
+  // The forward alone: logits_indices.size() × vocab_size fp32 logits on the host. For tests and
+  // parity checks; the engine never asks for logits.
+  virtual void compute_logits(const ForwardBatch& batch, std::span<float> logits) = 0;
   // Copies whole KV blocks (every layer, K and V), {source, destination} pairs: copy-on-write
   // of blocks shared by parallel samples. Runs before the step's forward.
   virtual void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) = 0;

@@ -9,7 +9,7 @@
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
-#include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/backend/backend_factory.hpp"
 #include "iol/bench/environment.hpp"
 #include "iol/bench/metrics.hpp"
 #include "iol/bench/nvml_sampler.hpp"
@@ -102,24 +102,30 @@ std::string make_run_id() {
 
 void run_bench(const BenchOptions& o) {
   if (o.list_backends) {
-    // The CUDA backend is not built yet: the CPU reference is the only one.
-    fmt::print("cpu\n");
+    for (const auto& name : backend::available_backends()) fmt::print("{}\n", name);
     return;
   }
   bench::WorkloadSpec spec = make_spec(o);
   bench::Slo slo = o.slo.empty() ? bench::Slo{} : bench::Slo::parse(o.slo);
-  model::LoadedModel loaded = model::load_model(o.model.to_source());
+  const model::ModelSource source = o.model.to_source();
+  model::LoadedModel loaded = model::load_model(source, /*load_weights=*/false);
   const model::ModelConfig& config = loaded.config;
-  engine::EngineConfig engine_config =
-      o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
-  backend::cpu::CpuBackend backend(config, loaded.weights, engine_config.num_kv_blocks, engine_config.block_size,
-                                   o.engine.threads);
+  // The workload first: bad input fails before a model is loaded onto a device.
   auto tokenizer = load_tokenizer(o.model, config);
   std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size, tokenizer.get());
+  const backend::BackendOptions backend_options = o.engine.to_backend_options(config);
   for (const auto& r : requests)
-    if (static_cast<int64_t>(r.prompt_ids.size()) + r.output_len > engine_config.max_model_len)
+    if (static_cast<int64_t>(r.prompt_ids.size()) + r.output_len > backend_options.max_model_len)
       fail("workload: a request of {} + {} tokens exceeds --max-model-len {}", r.prompt_ids.size(), r.output_len,
-           engine_config.max_model_len);
+           backend_options.max_model_len);
+  backend::CreatedBackend created = backend::create_backend(backend_options, source, config);
+  backend::Backend& backend = *created.backend;
+  engine::EngineConfig engine_config = o.engine.to_config(config, backend.kv_cache_spec());
+  if (!o.quiet)
+    fmt::print(stderr, "iol bench: {} on {}, loaded in {:.2f} s; KV pool {} blocks of {} tokens ({:.2f} GiB)\n",
+               loaded.description, created.description, created.load_seconds, engine_config.num_kv_blocks,
+               engine_config.block_size,
+               static_cast<double>(backend.kv_cache_spec().bytes_per_block * engine_config.num_kv_blocks) / (1 << 30));
 
   bench::NvmlSampler nvml(o.nvml_library);
   const nlohmann::json environment = bench::collect_environment(nvml);
@@ -161,7 +167,9 @@ void run_bench(const BenchOptions& o) {
           {"model", loaded.description},
           {"architecture", config.architecture},
           {"num_parameters", config.num_parameters()},
-          {"weights_dtype", std::string(dtype_name(loaded.weights->embed_tokens->dtype))},
+          {"backend_description", created.description},
+          {"load_seconds", created.load_seconds},
+          {"weights_dtype", backend.name() == "cuda" ? std::string("BF16") : std::string(dtype_name(source.dummy_dtype.value_or(config.dtype)))},
           {"levers",
            {{"batching", engine::batching_mode_name(engine_config.batching)},
             {"kv_layout", engine::kv_layout_name(engine_config.kv_layout)},
@@ -172,7 +180,9 @@ void run_bench(const BenchOptions& o) {
           {"config",
            {{"block_size", engine_config.block_size},
             {"num_kv_blocks", engine_config.num_kv_blocks},
-            {"kv_cache_memory_bytes", o.engine.kv_cache_memory},
+            {"kv_cache_memory_bytes", backend.kv_cache_spec().bytes_per_block * engine_config.num_kv_blocks},
+            {"kv_cache_dtype", std::string(dtype_name(backend.kv_cache_spec().dtype))},
+            {"cuda_graphs", backend.name() == "cuda" && !o.engine.no_cuda_graphs},
             {"max_num_seqs", engine_config.max_num_seqs},
             {"max_num_batched_tokens", engine_config.max_num_batched_tokens},
             {"max_model_len", engine_config.max_model_len},

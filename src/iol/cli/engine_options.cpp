@@ -7,7 +7,14 @@
 namespace iol::cli {
 
 void EngineOptions::add_to(CLI::App& command) {
-  command.add_option("--kv-cache-memory", kv_cache_memory, "KV-cache pool in bytes")->capture_default_str();
+  command.add_option("--backend", backend, "auto | cpu | cuda (auto: cuda when a GPU is visible)")->capture_default_str();
+  command.add_option("--kv-cache-memory", kv_cache_memory,
+                     "KV-cache pool in bytes (0: cpu 256 MiB, cuda from --gpu-memory-utilization)")
+      ->capture_default_str();
+  command.add_option("--gpu-memory-utilization", gpu_memory_utilization,
+                     "cuda: fraction of device memory for weights, activations and the KV pool")
+      ->capture_default_str();
+  command.add_flag("--no-cuda-graphs", no_cuda_graphs, "cuda: launch every step's kernels one by one");
   command.add_option("--block-size", block_size, "KV-cache block size in tokens")->capture_default_str();
   command.add_option("--max-num-seqs", max_num_seqs, "Sequences running at once at most")->capture_default_str();
   command.add_option("--max-num-batched-tokens", max_num_batched_tokens, "Tokens per engine step at most")
@@ -21,15 +28,28 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
 }
 
-engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, int64_t bytes_per_block) const {
+backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConfig& model) const {
   if (block_size <= 0) throw UsageError("--block-size must be positive");
-  if (kv_cache_memory <= 0) throw UsageError("--kv-cache-memory must be positive");
+  if (kv_cache_memory < 0) throw UsageError("--kv-cache-memory must be positive (or 0 for the backend's default)");
+  if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
+    throw UsageError(fmt::format("--gpu-memory-utilization must be in (0, 1] (got {})", gpu_memory_utilization));
+  backend::BackendOptions options;
+  options.name = backend;
+  options.block_size = block_size;
+  options.kv_cache_memory = kv_cache_memory;
+  options.gpu_memory_utilization = gpu_memory_utilization;
+  options.max_num_seqs = max_num_seqs;
+  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
+  options.cuda_graphs = !no_cuda_graphs;
+  options.cpu_threads = threads;
+  return options;
+}
+
+engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const {
   engine::EngineConfig config;
-  config.block_size = block_size;
-  config.num_kv_blocks = kv_cache_memory / bytes_per_block;
-  if (config.num_kv_blocks == 0)
-    throw UsageError(fmt::format("--kv-cache-memory {} holds no block (one block of {} tokens needs {} bytes)",
-                                 kv_cache_memory, block_size, bytes_per_block));
+  config.block_size = kv.shape.block_size;
+  config.num_kv_blocks = kv.shape.num_blocks;
   config.max_num_seqs = max_num_seqs;
   config.max_num_batched_tokens = max_num_batched_tokens;
   config.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;

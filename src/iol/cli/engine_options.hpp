@@ -6,13 +6,17 @@
 
 #include <CLI/CLI.hpp>
 
+#include "iol/backend/backend_factory.hpp"
 #include "iol/engine/engine_config.hpp"
 #include "iol/model/model_config.hpp"
 
 namespace iol::cli {
 
 struct EngineOptions {
-  int64_t kv_cache_memory = int64_t{256} << 20;
+  std::string backend = "auto";
+  int64_t kv_cache_memory = 0;  // 0: the backend decides (cpu: 256 MiB; cuda: --gpu-memory-utilization)
+  double gpu_memory_utilization = 0.90;
+  bool no_cuda_graphs = false;
   int64_t block_size = 16;
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;
@@ -24,8 +28,9 @@ struct EngineOptions {
   size_t threads = 0;
 
   void add_to(CLI::App& command);
-  // Sizes the KV pool from kv_cache_memory / bytes_per_block; throws UsageError on bad values.
-  engine::EngineConfig to_config(const model::ModelConfig& model, int64_t bytes_per_block) const;
+  backend::BackendOptions to_backend_options(const model::ModelConfig& model) const;
+  // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
+  engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;
 };
 
 }  // namespace iol::cli

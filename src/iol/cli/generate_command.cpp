@@ -9,7 +9,7 @@
 #include <fmt/ranges.h>
 #include <nlohmann/json.hpp>
 
-#include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/backend/backend_factory.hpp"
 #include "iol/cli/chat_options.hpp"
 #include "iol/cli/commands.hpp"
 #include "iol/cli/model_options.hpp"
@@ -88,7 +88,8 @@ void run_generate(GenerateOptions& o) {
   if (o.seed >= 0) o.sampling.seed = static_cast<uint64_t>(o.seed);
   if (!o.stop_token_ids.empty()) o.sampling.stop_token_ids = parse_id_list(o.stop_token_ids, "--stop-token-ids");
 
-  model::LoadedModel loaded = model::load_model(o.model.to_source());
+  const model::ModelSource source = o.model.to_source();
+  model::LoadedModel loaded = model::load_model(source, /*load_weights=*/false);
   const model::ModelConfig& config = loaded.config;
   auto tokenizer = load_tokenizer(o.model, config);
   if (!o.prompt.empty()) {
@@ -99,11 +100,9 @@ void run_generate(GenerateOptions& o) {
     if (!tokenizer) fail("{}: no tokenizer.json, so a chat cannot be encoded", o.model.model_dir);
     prompts.push_back(tokenizer->encode(chat_prompt, /*add_special_tokens=*/false));  // the template wrote BOS
   }
-  engine::EngineConfig engine_config =
-      o.engine.to_config(config, backend::cpu::CpuBackend::kv_bytes_per_block(config, o.engine.block_size));
-  backend::cpu::CpuBackend backend(config, loaded.weights, engine_config.num_kv_blocks, engine_config.block_size,
-                                   o.engine.threads);
-  engine::Engine engine(engine_config, backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr);
+  backend::CreatedBackend created = backend::create_backend(o.engine.to_backend_options(config), source, config);
+  engine::EngineConfig engine_config = o.engine.to_config(config, created.backend->kv_cache_spec());
+  engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr);
 
   // A single prompt streams its text as it is generated; several print when done, in order.
   const bool stream_text = prompts.size() == 1 && o.sampling.n == 1 && !o.output_ids && !o.json;

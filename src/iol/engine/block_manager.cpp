@@ -38,19 +38,35 @@ std::optional<int32_t> BlockManager::lookup(uint64_t hash, std::span<const int32
   return it->second;
 }
 
-std::vector<int32_t> BlockManager::find_cached_prefix(std::span<const int32_t> token_ids) const {
+void BlockManager::extend_block_hashes(std::span<const int32_t> token_ids, int64_t block_size,
+                                       std::vector<uint64_t>& hashes) {
+  for (size_t i = hashes.size(); (i + 1) * static_cast<size_t>(block_size) <= token_ids.size(); ++i)
+    hashes.push_back(chain_hash(hashes.empty() ? 0 : hashes.back(),
+                                token_ids.subspan(i * static_cast<size_t>(block_size), static_cast<size_t>(block_size))));
+}
+
+std::vector<uint64_t> BlockManager::block_hashes_of(std::span<const int32_t> token_ids) const {
+  std::vector<uint64_t> hashes;
+  extend_block_hashes(token_ids, block_size_, hashes);
+  return hashes;
+}
+
+std::vector<int32_t> BlockManager::find_cached_prefix(std::span<const int32_t> token_ids,
+                                                      std::span<const uint64_t> block_hashes) const {
   std::vector<int32_t> found;
   if (!enable_prefix_caching_) return found;
-  uint64_t hash = 0;
   const int64_t n = static_cast<int64_t>(token_ids.size());
-  for (int64_t start = 0; start + block_size_ <= n - 1; start += block_size_) {
-    auto tokens = token_ids.subspan(static_cast<size_t>(start), static_cast<size_t>(block_size_));
-    hash = chain_hash(hash, tokens);
-    auto block = lookup(hash, tokens);
+  for (int64_t i = 0; (i + 1) * block_size_ <= n - 1 && i < static_cast<int64_t>(block_hashes.size()); ++i) {
+    auto tokens = token_ids.subspan(static_cast<size_t>(i * block_size_), static_cast<size_t>(block_size_));
+    auto block = lookup(block_hashes[static_cast<size_t>(i)], tokens);
     if (!block) break;
     found.push_back(*block);
   }
   return found;
+}
+
+std::vector<int32_t> BlockManager::find_cached_prefix(std::span<const int32_t> token_ids) const {
+  return find_cached_prefix(token_ids, block_hashes_of(token_ids));
 }
 
 void BlockManager::take_block(int32_t block) {
@@ -63,8 +79,13 @@ void BlockManager::take_block(int32_t block) {
 }
 
 int64_t BlockManager::take_cached_prefix(std::span<const int32_t> token_ids, std::vector<int32_t>& block_table) {
+  return take_cached_prefix(token_ids, block_hashes_of(token_ids), block_table);
+}
+
+int64_t BlockManager::take_cached_prefix(std::span<const int32_t> token_ids, std::span<const uint64_t> block_hashes,
+                                         std::vector<int32_t>& block_table) {
   if (!block_table.empty()) fail("KV cache: prefix lookup on a sequence that already holds blocks");
-  std::vector<int32_t> cached = find_cached_prefix(token_ids);
+  std::vector<int32_t> cached = find_cached_prefix(token_ids, block_hashes);
   for (int32_t block : cached) {
     take_block(block);
     block_table.push_back(block);
@@ -104,11 +125,18 @@ void BlockManager::allocate(std::vector<int32_t>& block_table, int64_t num_token
 
 void BlockManager::commit_full_blocks(std::span<const int32_t> token_ids, int64_t num_computed_tokens,
                                       std::span<const int32_t> block_table) {
+  int64_t num_committed = 0;
+  commit_full_blocks(token_ids, block_hashes_of(token_ids), num_computed_tokens, block_table, num_committed);
+}
+
+void BlockManager::commit_full_blocks(std::span<const int32_t> token_ids, std::span<const uint64_t> block_hashes,
+                                      int64_t num_computed_tokens, std::span<const int32_t> block_table,
+                                      int64_t& num_committed_blocks) {
   if (!enable_prefix_caching_) return;
-  uint64_t hash = 0;
-  for (int64_t i = 0; (i + 1) * block_size_ <= num_computed_tokens; ++i) {
+  // Only the blocks that filled since the last commit: host work per step follows the new tokens.
+  for (int64_t i = num_committed_blocks; (i + 1) * block_size_ <= num_computed_tokens; ++i, ++num_committed_blocks) {
     auto tokens = token_ids.subspan(static_cast<size_t>(i * block_size_), static_cast<size_t>(block_size_));
-    hash = chain_hash(hash, tokens);
+    const uint64_t hash = block_hashes[static_cast<size_t>(i)];
     Block& block = blocks_[static_cast<size_t>(block_table[static_cast<size_t>(i)])];
     if (block.hash) continue;  // registered earlier (or taken from the cache)
     if (cached_block_by_hash_.count(hash)) continue;  // an identical block is already cached

@@ -37,9 +37,14 @@ class BlockManager {
 
   // Longest cached prefix of `token_ids` in whole blocks, leaving at least one token to compute
   // (its logits are needed). Returns the blocks; does not take them.
-  std::vector<int32_t> find_cached_prefix(std::span<const int32_t> token_ids) const;
+  // block_hashes: the chained hashes of the sequence's full blocks (extend_block_hashes), kept
+  // by the sequence so a prompt is hashed once, not at every admission attempt.
+  std::vector<int32_t> find_cached_prefix(std::span<const int32_t> token_ids, std::span<const uint64_t> block_hashes) const;
+  std::vector<int32_t> find_cached_prefix(std::span<const int32_t> token_ids) const;  // hashes computed here
   // Takes the cached prefix blocks for a sequence (reference counts +1) and records the query
   // for the hit rate; returns the number of cached tokens. `block_table` must be empty.
+  int64_t take_cached_prefix(std::span<const int32_t> token_ids, std::span<const uint64_t> block_hashes,
+                             std::vector<int32_t>& block_table);
   int64_t take_cached_prefix(std::span<const int32_t> token_ids, std::vector<int32_t>& block_table);
 
   // Blocks needed so that a table holding `table_size` blocks can hold `num_tokens` tokens.
@@ -51,8 +56,16 @@ class BlockManager {
 
   // Registers the full blocks among the first `num_computed_tokens` of a sequence in the prefix
   // cache (their K/V is now computed).
+  // Blocks [num_committed_blocks, full blocks computed) are registered and the counter advanced.
+  void commit_full_blocks(std::span<const int32_t> token_ids, std::span<const uint64_t> block_hashes,
+                          int64_t num_computed_tokens, std::span<const int32_t> block_table,
+                          int64_t& num_committed_blocks);
   void commit_full_blocks(std::span<const int32_t> token_ids, int64_t num_computed_tokens,
-                          std::span<const int32_t> block_table);
+                          std::span<const int32_t> block_table);  // every full block, hashes computed here
+
+  // Appends the chained hash of every block of `token_ids` that is full and not yet in `hashes`.
+  static void extend_block_hashes(std::span<const int32_t> token_ids, int64_t block_size, std::vector<uint64_t>& hashes);
+  std::vector<uint64_t> block_hashes_of(std::span<const int32_t> token_ids) const;
 
   // Another sequence shares every block of `block_table` (parallel sampling): references +1.
   std::vector<int32_t> fork(std::span<const int32_t> block_table);

@@ -14,8 +14,11 @@ Engine::Engine(const EngineConfig& config, backend::Backend& backend, const mode
       vocabulary_(vocabulary),
       block_manager_(config.num_kv_blocks, config.block_size,
                      config.enable_prefix_caching && config.kv_layout == KvLayout::Paged),
-      scheduler_(config_, block_manager_) {
+      scheduler_(config_, block_manager_),
+      batch_builder_(config.block_size, config.max_num_batched_tokens, config.max_num_seqs) {
   config_.validate();
+  if (backend.vocab_size() != model_config.vocab_size)
+    fail("engine: backend vocabulary {} differs from the model's {}", backend.vocab_size(), model_config.vocab_size);
   const auto& kv = backend.kv_cache_shape();
   if (kv.num_blocks != config_.num_kv_blocks || kv.block_size != config_.block_size)
     fail("engine: backend KV cache has {} blocks of {} tokens, engine expects {} of {}", kv.num_blocks, kv.block_size,
@@ -24,8 +27,11 @@ Engine::Engine(const EngineConfig& config, backend::Backend& backend, const mode
 
 RequestId Engine::add_request(std::vector<int32_t> prompt_ids, const sampling::SamplingParams& params,
                               OutputCallback on_output) {
-  const int64_t vocab = model_config_.vocab_size;
+  const int64_t vocab = backend_.vocab_size();
   params.validate(vocab);
+  if (params.n > config_.max_num_seqs)
+    fail("request rejected: n = {} parallel samples exceed max_num_seqs {} (each sample is a running sequence)",
+         params.n, config_.max_num_seqs);
   if (prompt_ids.empty()) fail("request rejected: the prompt is empty");
   for (auto id : prompt_ids)
     if (id < 0 || id >= vocab) fail("request rejected: prompt token id {} is outside the vocabulary [0, {})", id, vocab);
@@ -46,7 +52,8 @@ RequestId Engine::add_request(std::vector<int32_t> prompt_ids, const sampling::S
   const RequestId id = next_id_++;
   std::vector<int32_t> eos;
   for (auto e : model_config_.eos_token_ids) eos.push_back(static_cast<int32_t>(e));
-  auto sequence = std::make_unique<Sequence>(id, std::move(prompt_ids), params, std::move(eos), vocabulary_, now());
+  auto sequence = std::make_unique<Sequence>(id, std::move(prompt_ids), params, std::move(eos), vocabulary_, now(),
+                                             block_manager_.prefix_caching() ? config_.block_size : 0);
   std::lock_guard lock(incoming_mutex_);
   incoming_.push_back({std::move(sequence), std::move(on_output)});
   ++num_unfinished_;
@@ -103,64 +110,54 @@ void Engine::step() {
 }
 
 void Engine::run_batch(const SchedulerOutput& out) {
-  // Flatten the scheduled sequences into one ForwardBatch (docs/kv-cache.md).
-  const int64_t block_size = config_.block_size;
-  size_t max_blocks = 0;
-  for (const auto& s : out.scheduled) max_blocks = std::max(max_blocks, s.sequence->block_table.size());
-  std::vector<int32_t> token_ids, positions, query_start{0}, context_lens, block_tables, logits_indices;
-  std::vector<int64_t> slot_mapping;
-  std::vector<Sequence*> sampled;
-  for (const auto& s : out.scheduled) {
-    Sequence& seq = *s.sequence;
-    for (int64_t p = seq.num_computed_tokens; p < seq.num_computed_tokens + s.num_new_tokens; ++p) {
-      token_ids.push_back(seq.token_ids()[static_cast<size_t>(p)]);
-      positions.push_back(static_cast<int32_t>(p));
-      slot_mapping.push_back(static_cast<int64_t>(seq.block_table[static_cast<size_t>(p / block_size)]) * block_size +
-                             p % block_size);
-    }
-    query_start.push_back(static_cast<int32_t>(token_ids.size()));
-    context_lens.push_back(static_cast<int32_t>(seq.num_computed_tokens + s.num_new_tokens));
-    block_tables.insert(block_tables.end(), seq.block_table.begin(), seq.block_table.end());
-    block_tables.resize(block_tables.size() + max_blocks - seq.block_table.size(), -1);
-    if (s.needs_logits) {
-      logits_indices.push_back(static_cast<int32_t>(token_ids.size()) - 1);
-      sampled.push_back(&seq);
+  // Schedule is done; now execute: who draws from which logits row. A request with n > 1 forks
+  // its samples when its prompt completes: they share its blocks and each draws its first token
+  // from the same logits row, with its own sample index.
+  step_samplers_.resize(out.scheduled.size());
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    step_samplers_[i].clear();
+    const ScheduledSequence& s = out.scheduled[i];
+    if (!s.needs_logits) continue;
+    if (s.sequence->will_fork()) {
+      step_samplers_[i] = fork_samples(*s.sequence);
+      // The samples hold the prompt's K/V once this step has run (the parent's update follows).
+      for (size_t k = 1; k < step_samplers_[i].size(); ++k)
+        step_samplers_[i][k]->num_computed_tokens = s.sequence->num_computed_tokens + s.num_new_tokens;
+    } else {
+      step_samplers_[i].push_back(s.sequence);
     }
   }
-  std::vector<float> logits(logits_indices.size() * static_cast<size_t>(model_config_.vocab_size));
-  backend::ForwardBatch batch{token_ids, positions, slot_mapping, query_start, context_lens, block_tables,
-                              static_cast<int32_t>(max_blocks), logits_indices};
+  batch_builder_.build(out.scheduled, std::span(step_samplers_.data(), out.scheduled.size()));
   if (!out.block_copies.empty()) backend_.copy_blocks(out.block_copies);
-  backend_.forward(batch, logits);
+  backend_.execute(batch_builder_.forward_batch(), batch_builder_.sampling_batch(), sampled_);
 
+  // Update from the output.
   for (const auto& s : out.scheduled) {
     Sequence& seq = *s.sequence;
     seq.num_computed_tokens += s.num_new_tokens;
-    block_manager_.commit_full_blocks(seq.token_ids(), seq.num_computed_tokens, seq.block_table);
+    block_manager_.commit_full_blocks(seq.token_ids(), seq.block_hashes(), seq.num_computed_tokens, seq.block_table,
+                                      seq.num_committed_blocks);
   }
   stats_.peak_num_running = std::max(stats_.peak_num_running, static_cast<int64_t>(scheduler_.num_running()));
   const double t = now();
-  const size_t vocab = static_cast<size_t>(model_config_.vocab_size);
-  for (size_t row = 0; row < sampled.size(); ++row) {
-    // A request with n > 1 forks its samples when its prompt is done: they share its blocks and
-    // each draws its first token from the same logits.
-    Sequence& first = *sampled[row];
-    std::vector<Sequence*> samples = first.params().n > 1 && first.sample_index() == 0 && first.num_output_tokens() == 0
-                                         ? fork_samples(first)
-                                         : std::vector<Sequence*>{&first};
-    const std::span<const float> row_logits = std::span<const float>(logits).subspan(row * vocab, vocab);
-    for (Sequence* seq : samples) {
-      std::vector<float> own(row_logits.begin(), row_logits.end());  // penalties modify it
-      std::string delta = seq->sample_and_append(own, t);
-      auto it = live_.find(key_of(seq->id(), seq->sample_index()));
-      if (it->second.on_output)
-        it->second.on_output({seq->id(), seq->sample_index(), seq->token_ids().back(), delta, seq->finished(), *seq});
-      if (seq->finished()) {
-        scheduler_.finish(seq);
-        ++stats_.num_finished;
-        --num_unfinished_;
-        live_.erase(it);
-      }
+  const auto rows = batch_builder_.row_sequences();
+  for (size_t row = 0; row < rows.size(); ++row) {
+    Sequence* seq = rows[row];
+    sampling::SampledToken token;
+    token.token = sampled_.tokens[row];
+    token.logprob = sampled_.logprobs[row];
+    for (int32_t j = 0; j < seq->params().logprobs; ++j)
+      token.top_logprobs.emplace_back(sampled_.top_ids[row * sampling::kMaxLogprobs + static_cast<size_t>(j)],
+                                      sampled_.top_logprobs[row * sampling::kMaxLogprobs + static_cast<size_t>(j)]);
+    std::string delta = seq->append_token(std::move(token), t);
+    auto it = live_.find(key_of(seq->id(), seq->sample_index()));
+    if (it->second.on_output)
+      it->second.on_output({seq->id(), seq->sample_index(), seq->token_ids().back(), delta, seq->finished(), *seq});
+    if (seq->finished()) {
+      scheduler_.finish(seq);
+      ++stats_.num_finished;
+      --num_unfinished_;
+      live_.erase(it);
     }
   }
 }

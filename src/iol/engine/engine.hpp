@@ -12,6 +12,7 @@
 #include <vector>
 
 #include "iol/backend/backend.hpp"
+#include "iol/engine/batch_builder.hpp"
 #include "iol/engine/block_manager.hpp"
 #include "iol/engine/engine_config.hpp"
 #include "iol/engine/scheduler.hpp"
@@ -80,6 +81,9 @@ class Engine {
   const tokenizer::Vocabulary* vocabulary_;
   BlockManager block_manager_;
   Scheduler scheduler_;
+  BatchBuilder batch_builder_;
+  std::vector<std::vector<Sequence*>> step_samplers_;  // per scheduled sequence, reused
+  sampling::SampledBatch sampled_;                      // the backend's output, reused
   std::unordered_map<int64_t, Entry> live_;  // by key_of(request, sample)
   EngineStats stats_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

@@ -35,13 +35,14 @@ void Scheduler::preempt(Sequence* sequence) {
   running_.erase(std::find(running_.begin(), running_.end(), sequence));
   block_manager_.free(sequence->block_table);
   sequence->num_computed_tokens = 0;
+  sequence->num_committed_blocks = 0;
   sequence->status = SequenceStatus::Waiting;
   ++sequence->num_preemptions;
   waiting_.push_front(sequence);
 }
 
 bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now) {
-  std::vector<int32_t> cached = block_manager_.find_cached_prefix(sequence->token_ids());
+  std::vector<int32_t> cached = block_manager_.find_cached_prefix(sequence->token_ids(), sequence->block_hashes());
   const int64_t cached_tokens = static_cast<int64_t>(cached.size()) * block_manager_.block_size();
   const int64_t remaining = sequence->num_tokens() - cached_tokens;
   const int64_t n = std::min(remaining, budget);
@@ -52,7 +53,9 @@ bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& 
   for (int32_t block : cached) needed += block_manager_.ref_count(block) == 0 ? 1 : 0;
   if (!block_manager_.can_allocate(needed)) return false;
 
-  const int64_t taken = block_manager_.take_cached_prefix(sequence->token_ids(), sequence->block_table);
+  const int64_t taken = block_manager_.take_cached_prefix(sequence->token_ids(), sequence->block_hashes(), sequence->block_table);
+  // Blocks taken from the cache are registered already.
+  sequence->num_committed_blocks = taken / block_manager_.block_size();
   block_manager_.allocate(sequence->block_table, reserved_tokens(*sequence, taken + n));
   sequence->num_computed_tokens = taken;
   if (sequence->num_preemptions == 0) sequence->num_cached_prompt_tokens = taken;
@@ -105,7 +108,13 @@ SchedulerOutput Scheduler::schedule(double now) {
 
   // 2. Waiting sequences, in order; none while this step had to preempt.
   if (batch_open && out.num_preempted == 0) {
-    while (!waiting_.empty() && budget > 0 && static_cast<int64_t>(running_.size()) < config_.max_num_seqs) {
+    // Every sequence holds a seat of max_num_seqs (buffers and CUDA graphs are sized by it); a
+    // request that will fork n parallel samples holds n from admission on.
+    auto seats = [](const Sequence* s) -> int64_t { return s->will_fork() ? s->params().n : 1; };
+    int64_t seats_taken = 0;
+    for (const Sequence* s : running_) seats_taken += seats(s);
+    while (!waiting_.empty() && budget > 0 && seats_taken + seats(waiting_.front()) <= config_.max_num_seqs) {
+      seats_taken += seats(waiting_.front());
       if (!try_admit(waiting_.front(), budget, out, now)) break;
       waiting_.pop_front();
     }

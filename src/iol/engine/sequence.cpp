@@ -3,6 +3,8 @@
 #include <algorithm>
 #include <random>
 
+#include "iol/engine/block_manager.hpp"
+
 namespace iol::engine {
 
 const char* finish_reason_name(FinishReason reason) {
@@ -16,26 +18,27 @@ const char* finish_reason_name(FinishReason reason) {
 }
 
 Sequence::Sequence(RequestId id, std::vector<int32_t> prompt_ids, sampling::SamplingParams params,
-                   std::vector<int32_t> eos_token_ids, const tokenizer::Vocabulary* vocabulary, double arrival)
+                   std::vector<int32_t> eos_token_ids, const tokenizer::Vocabulary* vocabulary, double arrival,
+                   int64_t block_size)
     : id_(id),
       token_ids_(std::move(prompt_ids)),
       num_prompt_tokens_(static_cast<int64_t>(token_ids_.size())),
       params_(std::move(params)),
-      rng_(params_.seed ? *params_.seed : std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32)),
+      seed_(params_.seed ? *params_.seed : std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32)),
+      block_size_(block_size),
       stop_checker_(params_.stop) {
+  if (block_size_ > 0) BlockManager::extend_block_hashes(token_ids_, block_size_, block_hashes_);
   stop_token_ids_ = params_.stop_token_ids;
   if (!params_.ignore_eos) stop_token_ids_.insert(stop_token_ids_.end(), eos_token_ids.begin(), eos_token_ids.end());
   if (vocabulary) detokenizer_.emplace(*vocabulary);
   timestamps.arrival = arrival;
 }
 
-std::string Sequence::sample_and_append(std::span<float> logits, double now) {
-  const bool before_min = num_output_tokens() < params_.min_tokens;
-  sampling::SampledToken sampled =
-      sampling::sample(logits, params_, prompt_ids(), output_ids(),
-                       before_min ? std::span<const int32_t>(stop_token_ids_) : std::span<const int32_t>(), rng_);
+std::string Sequence::append_token(sampling::SampledToken sampled, double now) {
   const int32_t token = sampled.token;
   token_ids_.push_back(token);
+  if (block_size_ > 0 && token_ids_.size() % static_cast<size_t>(block_size_) == 0)
+    BlockManager::extend_block_hashes(token_ids_, block_size_, block_hashes_);
   sampled_.push_back(std::move(sampled));
   if (timestamps.first_token < 0) timestamps.first_token = now;
   timestamps.token_times.push_back(now);
@@ -73,9 +76,7 @@ std::unique_ptr<Sequence> Sequence::fork(int32_t sample_index) const {
   auto child = std::make_unique<Sequence>(*this);
   child->sample_index_ = sample_index;
   child->block_table.clear();
-  // Sample i of a seeded request draws like a single request seeded with seed + i.
-  child->rng_ = Rng(params_.seed ? *params_.seed + static_cast<uint64_t>(sample_index)
-                                 : std::random_device{}() ^ (static_cast<uint64_t>(std::random_device{}()) << 32));
+  // Same seed, its own sample index: an independent stream (core/philox.hpp).
   return child;
 }
 

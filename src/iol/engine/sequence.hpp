@@ -7,7 +7,6 @@
 #include <string>
 #include <vector>
 
-#include "iol/core/rng.hpp"
 #include "iol/engine/stop_checker.hpp"
 #include "iol/sampling/sampler.hpp"
 #include "iol/tokenizer/incremental_detokenizer.hpp"
@@ -31,8 +30,10 @@ struct RequestTimestamps {
 
 class Sequence {
  public:
+  // block_size > 0: block hashes are kept for the prefix cache; 0: not.
   Sequence(RequestId id, std::vector<int32_t> prompt_ids, sampling::SamplingParams params,
-           std::vector<int32_t> eos_token_ids, const tokenizer::Vocabulary* vocabulary, double arrival);
+           std::vector<int32_t> eos_token_ids, const tokenizer::Vocabulary* vocabulary, double arrival,
+           int64_t block_size = 0);
 
   RequestId id() const { return id_; }  // the request; its parallel samples share it
   int32_t sample_index() const { return sample_index_; }
@@ -55,11 +56,25 @@ class Sequence {
   SequenceStatus status = SequenceStatus::Waiting;
   int64_t num_preemptions = 0;
   int64_t num_cached_prompt_tokens = 0;  // prefix-cache hit at first admission
+  int64_t num_committed_blocks = 0;      // full blocks registered in the prefix cache (reset on preemption)
+  // Chained prefix-cache hashes of the full blocks of token_ids(), extended as tokens arrive.
+  const std::vector<uint64_t>& block_hashes() const { return block_hashes_; }
   RequestTimestamps timestamps;
 
-  // Samples the next token from this sequence's logits row and applies the stop conditions.
+  // Appends the token the backend drew for this sequence and applies the stop conditions.
   // Returns the text that became final for streaming.
-  std::string sample_and_append(std::span<float> logits, double now);
+  std::string append_token(sampling::SampledToken sampled, double now);
+  // The seed of this request's random stream (the request's, or drawn once at arrival), so a
+  // draw depends only on (seed, sample_index, output position): the same alone or batched,
+  // before or after preemption, on either backend.
+  uint64_t seed() const { return seed_; }
+  // Token ids whose logits are -inf for the next draw: EOS and stop ids before min_tokens.
+  std::span<const int32_t> masked_token_ids() const {
+    return num_output_tokens() < params_.min_tokens ? std::span<const int32_t>(stop_token_ids_) : std::span<const int32_t>();
+  }
+  // Whether this sequence forks its n - 1 parallel samples once its prompt is done (and so
+  // holds n of max_num_seqs seats until then).
+  bool will_fork() const { return params_.n > 1 && sample_index_ == 0 && num_output_tokens() == 0; }
   // Ends the request (abort); text still pending is not emitted.
   void abort(double now);
 
@@ -77,7 +92,9 @@ class Sequence {
   int64_t num_prompt_tokens_;
   sampling::SamplingParams params_;
   std::vector<int32_t> stop_token_ids_;  // stop_token_ids + EOS unless ignore_eos
-  Rng rng_;
+  uint64_t seed_;
+  int64_t block_size_;
+  std::vector<uint64_t> block_hashes_;
   std::optional<tokenizer::IncrementalDetokenizer> detokenizer_;
   StopChecker stop_checker_;
   std::string text_;

@@ -21,7 +21,11 @@ LoadFormat parse_load_format(const std::string& text) {
   throw UsageError(fmt::format("--load-format must be auto, safetensors or dummy (got '{}')", text));
 }
 
-LoadedModel load_model(const ModelSource& source) {
+bool uses_dummy_weights(const ModelSource& source) {
+  return source.load_format == LoadFormat::Dummy || (source.load_format == LoadFormat::Auto && !source.preset.empty());
+}
+
+LoadedModel load_model(const ModelSource& source, bool load_weights) {
   if (source.model_dir.empty() == source.preset.empty())
     throw UsageError("give exactly one of --model DIR or --preset NAME");
   LoadedModel loaded;
@@ -35,12 +39,12 @@ LoadedModel load_model(const ModelSource& source) {
     loaded.config = ModelConfig::from_file((fs::path(source.model_dir) / "config.json").string());
     loaded.description = source.model_dir;
   }
-  bool dummy = source.load_format == LoadFormat::Dummy ||
-               (source.load_format == LoadFormat::Auto && !source.preset.empty());
+  const bool dummy = uses_dummy_weights(source);
+  if (dummy) loaded.description += " (dummy weights)";
+  if (!load_weights) return loaded;
   loaded.weights = dummy ? ModelWeights::dummy(loaded.config, source.seed,
                                                source.dummy_dtype.value_or(loaded.config.dtype))
                          : ModelWeights::load(loaded.config, source.model_dir);
-  if (dummy) loaded.description += " (dummy weights)";
   return loaded;
 }
 

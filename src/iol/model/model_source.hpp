@@ -28,7 +28,9 @@ struct LoadedModel {
 };
 
 LoadFormat parse_load_format(const std::string& text);  // throws UsageError
-LoadedModel load_model(const ModelSource& source);
+// load_weights false: the config and description only (a backend that draws dummy weights itself).
+LoadedModel load_model(const ModelSource& source, bool load_weights = true);
+bool uses_dummy_weights(const ModelSource& source);
 
 // Writes a complete HF directory: config.json, model.safetensors, tokenizer.json,
 // tokenizer_config.json, generation_config.json.

@@ -14,26 +14,30 @@ namespace iol::model {
 
 namespace {
 std::string shape_text(const std::vector<int64_t>& shape) { return fmt::format("[{}]", fmt::join(shape, ", ")); }
-
-// Elements per independently seeded chunk: lets dummy generation run in parallel and stay deterministic.
-constexpr size_t kDummyChunk = size_t{1} << 20;
 }  // namespace
+
+DummyRecipe dummy_recipe(const WeightSpec& spec, uint64_t seed) {
+  // Unit-variance uniform noise scaled so activations keep their scale through each layer.
+  const double kUnit = std::sqrt(3.0);
+  DummyRecipe recipe;
+  switch (spec.kind) {
+    // Small next to the layers' outputs: with tied embeddings a large one makes the model echo its input.
+    case WeightKind::Embedding: recipe.scale = 0.02 * kUnit; break;
+    case WeightKind::Linear: recipe.scale = kUnit / std::sqrt(static_cast<double>(spec.shape[1])); break;
+    case WeightKind::Bias: recipe.scale = 0.1; break;
+    case WeightKind::Norm: recipe.scale = 0.1; recipe.offset = 1.0; break;
+  }
+  recipe.tensor_seed = seed ^ fnv1a64(spec.name);
+  return recipe;
+}
 
 void fill_dummy_tensor(const WeightSpec& spec, uint64_t seed, DType dtype, std::span<std::byte> out) {
   size_t numel = 1;
   for (auto d : spec.shape) numel *= static_cast<size_t>(d);
   if (out.size() != numel * dtype_size(dtype)) fail("dummy weights: buffer size mismatch for '{}'", spec.name);
-  // Unit-variance uniform noise scaled so activations keep their scale through each layer.
-  const double kUnit = std::sqrt(3.0);
-  double scale = 0.0, offset = 0.0;
-  switch (spec.kind) {
-    // Small next to the layers' outputs: with tied embeddings a large one makes the model echo its input.
-    case WeightKind::Embedding: scale = 0.02 * kUnit; break;
-    case WeightKind::Linear: scale = kUnit / std::sqrt(static_cast<double>(spec.shape[1])); break;
-    case WeightKind::Bias: scale = 0.1; break;
-    case WeightKind::Norm: scale = 0.1; offset = 1.0; break;
-  }
-  const uint64_t tensor_seed = seed ^ fnv1a64(spec.name);
+  const DummyRecipe recipe = dummy_recipe(spec, seed);
+  const double scale = recipe.scale, offset = recipe.offset;
+  const uint64_t tensor_seed = recipe.tensor_seed;
   static ThreadPool pool;
   size_t num_chunks = (numel + kDummyChunk - 1) / kDummyChunk;
   pool.parallel_for(num_chunks, [&](size_t first, size_t last) {

@@ -48,6 +48,17 @@ class ModelWeights {
   std::map<std::string, const TensorView*> by_name_;
 };
 
+// How dummy tensor values are drawn: element i of chunk c (kDummyChunk elements each) is
+// offset + scale * (2u - 1), u the next Rng(tensor_seed + c * 0x9e3779b97f4a7c15).uniform() of
+// that chunk's generator, computed in double and rounded to the dtype. The CUDA backend draws the
+// same values on the device (backend/cuda/kernels/dummy_weights.cu).
+inline constexpr size_t kDummyChunk = size_t{1} << 20;
+struct DummyRecipe {
+  double scale = 0.0, offset = 0.0;
+  uint64_t tensor_seed = 0;
+};
+DummyRecipe dummy_recipe(const struct WeightSpec& spec, uint64_t seed);
+
 // Fills `out` (numel elements of dtype) with the dummy values of one tensor (see ModelWeights::dummy).
 void fill_dummy_tensor(const struct WeightSpec& spec, uint64_t seed, DType dtype, std::span<std::byte> out);
 

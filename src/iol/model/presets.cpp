@@ -89,6 +89,18 @@ ModelConfig tiny_qwen2() {
   return c;
 }
 
+// The CUDA parity model of the Llama-3.1 shape: head_dim 128, 4:1 GQA, llama3 RoPE scaling with
+// a short original context (all three bands occur within a test's positions), untied LM head.
+ModelConfig tiny_llama31() {
+  ModelConfig c = llama(512, 512, 1024, 2, 4, 1);
+  c.rope = {RopeType::Llama3, 500000.0, 8.0, 1.0, 4.0, 64};
+  c.rms_norm_eps = 1e-5;
+  c.max_position_embeddings = 2048;
+  c.bos_token_id = 256;
+  c.eos_token_ids = {257};
+  return c;
+}
+
 struct Preset {
   const char* name;
   ModelConfig (*make)();
@@ -97,6 +109,7 @@ struct Preset {
 const Preset kPresets[] = {
     {"tiny", tiny},
     {"tiny-qwen2", tiny_qwen2},
+    {"tiny-llama3.1", tiny_llama31},
     {"llama-3.1-8b", [] { return llama31(4096, 14336, 32, 32); }},
     {"llama-3.1-70b", [] { return llama31(8192, 28672, 80, 64); }},
     {"llama-2-7b", [] { return llama2(4096, 11008, 32, 32, 32); }},

@@ -110,7 +110,7 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
 }
 
 SampledToken sample(std::span<float> logits, const SamplingParams& params, std::span<const int32_t> prompt_ids,
-                    std::span<const int32_t> output_ids, std::span<const int32_t> masked_tokens, Rng& rng) {
+                    std::span<const int32_t> output_ids, std::span<const int32_t> masked_tokens, const RandomKey& key) {
   SampledToken result;
   std::vector<float> raw_logprobs = log_softmax(logits);
   apply_penalties(logits, params, prompt_ids, output_ids);
@@ -118,15 +118,18 @@ SampledToken sample(std::span<float> logits, const SamplingParams& params, std::
   if (params.greedy()) {
     result.token = argmax(logits);
   } else {
-    std::vector<double> probs = sampling_distribution(logits, params);
-    // Inverse CDF; the last token with non-zero mass absorbs rounding.
-    double u = rng.uniform(), cumulative = 0.0;
+    // Gumbel-max over the kept tokens (probability > 0). The score is formed in float exactly as
+    // the CUDA sampler forms it (one division, one addition), so both pick the same token.
+    const std::vector<double> probs = sampling_distribution(logits, params);
+    float best = -INFINITY;
     result.token = -1;
     for (size_t i = 0; i < probs.size(); ++i) {
       if (probs[i] == 0.0) continue;
-      result.token = static_cast<int32_t>(i);
-      cumulative += probs[i];
-      if (u < cumulative) break;
+      const float score = logits[i] / params.temperature + gumbel_noise(key, static_cast<int32_t>(i));
+      if (result.token < 0 || score > best) {
+        best = score;
+        result.token = static_cast<int32_t>(i);
+      }
     }
   }
   result.logprob = raw_logprobs[static_cast<size_t>(result.token)];

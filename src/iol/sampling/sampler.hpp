@@ -1,15 +1,33 @@
 // Sampler: logits → next token for one sequence. Order (as vLLM): penalties, then greedy argmax
 // or temperature → top-k → top-p → min-p → draw. Logprobs are of the model's raw distribution.
+// This is the reference of the contract the CUDA sampler (backend/cuda/kernels/sampler.cuh) meets.
 #pragma once
+#include <cmath>
 #include <cstdint>
 #include <span>
 #include <utility>
 #include <vector>
 
-#include "iol/core/rng.hpp"
+#include "iol/core/philox.hpp"
 #include "iol/sampling/sampling_params.hpp"
 
 namespace iol::sampling {
+
+// What a draw is a function of (core/philox.hpp): the request's seed, which of its n samples, and
+// the index of the token being drawn among that sample's output tokens.
+struct RandomKey {
+  uint64_t seed = 0;
+  uint32_t sample_index = 0;
+  uint32_t position = 0;
+};
+
+// Gumbel(0, 1) noise of `token` for the draw keyed by `key`: -log(-log u). Computed in double and
+// rounded once to float so host and device agree bit for bit (a float logf may differ by an ulp);
+// the CUDA sampler (backend/cuda/kernels/sampler.cu, C++17) computes the same formula.
+IOL_HOST_DEVICE float gumbel_noise(const RandomKey& key, int32_t token) {
+  const double u = sampling_uniform(key.seed, key.sample_index, key.position, static_cast<uint32_t>(token));
+  return static_cast<float>(-::log(-::log(u)));
+}
 
 struct SampledToken {
   int32_t token = -1;
@@ -28,8 +46,11 @@ std::vector<double> sampling_distribution(std::span<const float> logits, const S
 std::vector<float> log_softmax(std::span<const float> logits);
 int32_t argmax(std::span<const float> logits);
 
-// Full pipeline; `logits` is modified (penalties). `rng` is the sequence's generator.
+// Full pipeline; `logits` is modified (penalties). The draw is Gumbel-max (Gumbel 1954; Maddison
+// et al. 2014): argmax over kept tokens of logit / temperature + gumbel_noise(key, token), ties to
+// the lower id. That samples exactly the renormalised kept distribution, needs no prefix sum, and
+// makes the token a pure function of (logits, params, key).
 SampledToken sample(std::span<float> logits, const SamplingParams& params, std::span<const int32_t> prompt_ids,
-                    std::span<const int32_t> output_ids, std::span<const int32_t> masked_tokens, Rng& rng);
+                    std::span<const int32_t> output_ids, std::span<const int32_t> masked_tokens, const RandomKey& key);
 
 }  // namespace iol::sampling

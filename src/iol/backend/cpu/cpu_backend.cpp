@@ -2,42 +2,13 @@
 
 #include <algorithm>
 #include <cmath>
-#include <numbers>
 
 #include "iol/backend/cpu/cpu_ops.hpp"
+#include "iol/backend/rope.hpp"
+#include "iol/sampling/batch_sampler.hpp"
 #include "iol/core/error.hpp"
 
 namespace iol::backend::cpu {
-
-std::vector<float> rope_inverse_frequencies(const model::RopeConfig& rope, int64_t head_dim) {
-  std::vector<float> inv_freq(static_cast<size_t>(head_dim / 2));
-  for (size_t i = 0; i < inv_freq.size(); ++i) {
-    // transformers computes base ** (arange(0, dim, 2) / dim) in float32.
-    float exponent = static_cast<float>(2 * i) / static_cast<float>(head_dim);
-    inv_freq[i] = 1.0f / std::pow(static_cast<float>(rope.theta), exponent);
-  }
-  if (rope.type == model::RopeType::Linear) {
-    for (auto& f : inv_freq) f = static_cast<float>(f / rope.factor);
-  } else if (rope.type == model::RopeType::Llama3) {
-    // Llama 3.1: long wavelengths are divided by factor, short ones kept, the band between
-    // interpolated smoothly (transformers' _compute_llama3_parameters).
-    const double old_context = static_cast<double>(rope.original_max_position_embeddings);
-    const double low_freq_wavelen = old_context / rope.low_freq_factor;
-    const double high_freq_wavelen = old_context / rope.high_freq_factor;
-    for (auto& f : inv_freq) {
-      const float wavelen = 2.0f * std::numbers::pi_v<float> / f;
-      float scaled = wavelen > low_freq_wavelen ? static_cast<float>(f / rope.factor) : f;
-      bool medium = !(wavelen < high_freq_wavelen) && !(wavelen > low_freq_wavelen);
-      if (medium) {
-        float smooth = static_cast<float>((old_context / wavelen - rope.low_freq_factor) /
-                                          (rope.high_freq_factor - rope.low_freq_factor));
-        scaled = (1.0f - smooth) * scaled / static_cast<float>(rope.factor) + smooth * scaled;
-      }
-      f = scaled;
-    }
-  }
-  return inv_freq;
-}
 
 int64_t CpuBackend::kv_bytes_per_block(const model::ModelConfig& config, int64_t block_size) {
   return 2 * config.num_hidden_layers * block_size * config.num_key_value_heads * config.head_dim *
@@ -48,9 +19,11 @@ CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const m
                        int64_t num_kv_blocks, int64_t block_size, size_t num_threads)
     : config_(config), weights_(std::move(weights)), pool_(num_threads) {
   if (num_kv_blocks <= 0 || block_size <= 0) fail("cpu backend: KV cache needs blocks > 0 and block_size > 0");
-  kv_shape_ = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
+  kv_spec_.shape = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
+  kv_spec_.dtype = DType::F32;
+  kv_spec_.bytes_per_block = kv_bytes_per_block(config, block_size);
   size_t elements = static_cast<size_t>(config.num_hidden_layers * num_kv_blocks *
-                                        kv_shape_.elements_per_block_per_layer());
+                                        kv_spec_.shape.elements_per_block_per_layer());
   k_cache_ = std::make_unique_for_overwrite<float[]>(elements);
   v_cache_ = std::make_unique_for_overwrite<float[]>(elements);
   inv_freq_ = rope_inverse_frequencies(config.rope, config.head_dim);
@@ -78,7 +51,7 @@ void CpuBackend::apply_rope(std::span<const int32_t> positions, float* x, int64_
 
 void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v) {
   const int64_t kv_size = config_.kv_size();
-  const int64_t layer_offset = layer * kv_shape_.num_blocks * kv_shape_.elements_per_block_per_layer();
+  const int64_t layer_offset = layer * kv_spec_.shape.num_blocks * kv_spec_.shape.elements_per_block_per_layer();
   for (size_t t = 0; t < batch.num_tokens(); ++t) {
     // A slot addresses [block][offset]; each holds kv_heads × head_dim contiguous values.
     const int64_t base = layer_offset + batch.slot_mapping[t] * kv_size;
@@ -90,9 +63,9 @@ void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float*
 void CpuBackend::attention(const ForwardBatch& batch, int64_t layer, const float* q, float* out) {
   const int64_t num_heads = config_.num_attention_heads, head_dim = config_.head_dim;
   const int64_t group = num_heads / config_.num_key_value_heads;
-  const int64_t kv_size = config_.kv_size(), block_size = kv_shape_.block_size;
+  const int64_t kv_size = config_.kv_size(), block_size = kv_spec_.shape.block_size;
   const int64_t window = config_.layer_sliding_window[static_cast<size_t>(layer)];
-  const int64_t layer_offset = layer * kv_shape_.num_blocks * kv_shape_.elements_per_block_per_layer();
+  const int64_t layer_offset = layer * kv_spec_.shape.num_blocks * kv_spec_.shape.elements_per_block_per_layer();
   const float scale = 1.0f / std::sqrt(static_cast<float>(head_dim));
 
   // Token → sequence index, so (token, head) pairs can be spread over threads.
@@ -137,9 +110,9 @@ void CpuBackend::attention(const ForwardBatch& batch, int64_t layer, const float
 }
 
 void CpuBackend::copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) {
-  const int64_t per_block = kv_shape_.elements_per_block_per_layer();
-  for (int64_t layer = 0; layer < kv_shape_.num_layers; ++layer) {
-    const int64_t layer_offset = layer * kv_shape_.num_blocks * per_block;
+  const int64_t per_block = kv_spec_.shape.elements_per_block_per_layer();
+  for (int64_t layer = 0; layer < kv_spec_.shape.num_layers; ++layer) {
+    const int64_t layer_offset = layer * kv_spec_.shape.num_blocks * per_block;
     for (const auto& [source, destination] : copies) {
       std::copy_n(k_cache_.get() + layer_offset + source * per_block, per_block, k_cache_.get() + layer_offset + destination * per_block);
       std::copy_n(v_cache_.get() + layer_offset + source * per_block, per_block, v_cache_.get() + layer_offset + destination * per_block);
@@ -147,7 +120,15 @@ void CpuBackend::copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies
   }
 }
 
-void CpuBackend::forward(const ForwardBatch& batch, std::span<float> logits) {
+void CpuBackend::execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling,
+                         sampling::SampledBatch& out) {
+  // Reused across steps: after the first steps of a run no allocation happens here.
+  logits_.resize(batch.logits_indices.size() * static_cast<size_t>(config_.vocab_size));
+  compute_logits(batch, logits_);
+  sampling::sample_batch_on_host(logits_, config_.vocab_size, sampling, out);
+}
+
+void CpuBackend::compute_logits(const ForwardBatch& batch, std::span<float> logits) {
   const int64_t num_tokens = static_cast<int64_t>(batch.num_tokens());
   const int64_t hidden = config_.hidden_size, q_size = config_.q_size(), kv_size = config_.kv_size();
   const int64_t inter = config_.intermediate_size, vocab = config_.vocab_size;

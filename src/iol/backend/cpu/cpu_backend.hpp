@@ -19,9 +19,10 @@ class CpuBackend final : public Backend {
              int64_t num_kv_blocks, int64_t block_size, size_t num_threads = 0);
 
   std::string name() const override { return "cpu"; }
-  const KvCacheShape& kv_cache_shape() const override { return kv_shape_; }
+  const KvCacheSpec& kv_cache_spec() const override { return kv_spec_; }
   int64_t vocab_size() const override { return config_.vocab_size; }
-  void forward(const ForwardBatch& batch, std::span<float> logits) override;
+  void execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) override;
+  void compute_logits(const ForwardBatch& batch, std::span<float> logits) override;
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override;
 
   // Bytes of KV cache per block (K and V, all layers, fp32) for sizing the pool from a budget.
@@ -34,14 +35,12 @@ class CpuBackend final : public Backend {
 
   model::ModelConfig config_;
   std::shared_ptr<const model::ModelWeights> weights_;
-  KvCacheShape kv_shape_;
+  KvCacheSpec kv_spec_;
+  std::vector<float> logits_;  // execute()'s logits, reused
   // [layer][block][offset][kv_head][head_dim]; left uninitialized: pages are touched only when used.
   std::unique_ptr<float[]> k_cache_, v_cache_;
   std::vector<float> inv_freq_;           // RoPE inverse frequencies, head_dim / 2
   ThreadPool pool_;
 };
-
-// Inverse RoPE frequencies for head_dim, with default, linear or llama3 scaling (as transformers).
-std::vector<float> rope_inverse_frequencies(const model::RopeConfig& rope, int64_t head_dim);
 
 }  // namespace iol::backend::cpu

@@ -1,0 +1,56 @@
+#!/usr/bin/env bash
+# One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
+# benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
+# Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [bench] [sanitize]
+# Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
+set -uo pipefail
+OUT=${OUT:-gpu-out}
+mkdir -p "$OUT"
+BUILD=${BUILD:-build-gpu}
+IOL=$BUILD/src/iol/cli/iol
+TESTS=$BUILD/tests/iol_gpu_tests
+# Test binaries carry the absolute fixture path of the build machine.
+if [[ ! -e /work/main/tests/fixtures ]]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
+gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
+slug=$(echo "$gpu" | tr 'A-Z' 'a-z' | sed -E 's/nvidia //; s/ .*//')   # h100, h200
+commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+echo "gpu: $gpu ($slug), commit $commit, $(date -u +%FT%TZ)"
+nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
+
+for step in "$@"; do
+  case $step in
+    tests)
+      "$TESTS" --gtest_color=no 2>&1 | tee "$OUT/gpu_tests.log" | grep -E "^\[  (FAILED|PASSED|  OK) |^\[==========\]|Failure|error|logits: worst" | head -150
+      ;;
+    hf-fixtures)
+      PYTHONUNBUFFERED=1 python3 tests/reference/make_hf_bf16_reference.py --out tests/fixtures/hf_bf16 2>&1 | tail -20
+      tar czf "$OUT/hf_bf16.tgz" tests/fixtures/hf_bf16
+      ;;
+    hf-parity)
+      "$TESTS" --gtest_color=no --gtest_filter='*Hf*:*hf*' 2>&1 | tee "$OUT/hf_parity.log" | tail -30
+      ;;
+    bench)
+      results=bench/results/$slug
+      mkdir -p "$results"
+      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096)
+      "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 128 --output-len 256 \
+        --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag batch1-decode 2>&1 | tail -2
+      "$IOL" bench "${common[@]}" --num-requests 2000 --warmup-requests 32 --input-len 128 --output-len 128 \
+        --arrival offline --out "$results/offline-128-128.jsonl" --tag offline-128-128 2>&1 | tail -2
+      "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 2048 --output-len 1 \
+        --arrival closed --concurrency 1 --max-num-batched-tokens 4096 --out "$results/ttft-2048.jsonl" --tag ttft-2048 2>&1 | tail -2
+      cp "$results"/*.jsonl "$OUT/" 2>/dev/null
+      ;;
+    sanitize)
+      for tool in memcheck racecheck; do
+        compute-sanitizer --tool $tool --error-exitcode 1 "$TESTS" --gtest_color=no \
+          --gtest_filter="${SANITIZE_FILTER:-*Kernel*:*Attention*:*Sampler*:*Elementwise*:*Dummy*:CudaBackendParity/*.Logits*}" \
+          > "$OUT/sanitize_$tool.log" 2>&1
+        echo "compute-sanitizer $tool: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$OUT/sanitize_$tool.log") clean summaries)"
+        grep -E "ERROR SUMMARY" "$OUT/sanitize_$tool.log" | sort | uniq -c | head -5
+      done
+      ;;
+    *) echo "unknown step $step" >&2; exit 2 ;;
+  esac
+done

@@ -1,0 +1,50 @@
+// Launchers of the small memory-bound kernels of a Llama step. Each lives in its own .cu
+// (embedding.cu, rms_norm.cu, rope_kv_write.cu, silu_mul.cu, copy_blocks.cu) with a CPU
+// reference test in tests/gpu/. Activations are bf16, row-major, rows = tokens; all take a stream
+// and only launch (no synchronisation, no allocation), so they can be captured in CUDA graphs.
+#pragma once
+#include <cstdint>
+
+#include <cuda_bf16.h>
+#include <cuda_runtime.h>
+
+namespace iol::backend::cuda::kernels {
+
+using bf16 = __nv_bfloat16;
+
+// out[t] = table[token_ids[t]]; table [vocab][hidden].
+void embedding(const bf16* table, const int32_t* token_ids, int num_tokens, int hidden, bf16* out,
+               cudaStream_t stream);
+
+// out[r] = rms_norm(x[rows ? rows[r] : r]) * weight, as transformers' LlamaRMSNorm in bf16:
+// variance and normalisation in fp32, the normalised value rounded to bf16, then times weight.
+void rms_norm(const bf16* x, const int32_t* rows, const bf16* weight, float eps, int num_rows, int hidden,
+              bf16* out, cudaStream_t stream);
+
+// residual[r] += delta[r] (rounded to bf16, as transformers adds in bf16), then
+// out[r] = rms_norm(residual[r]) * weight. One pass over the rows.
+void add_rms_norm(bf16* residual, const bf16* delta, const bf16* weight, float eps, int num_rows, int hidden,
+                  bf16* out, cudaStream_t stream);
+
+// qkv: [num_tokens][(num_heads + 2 * num_kv_heads) * head_dim] (q heads, then k heads, then v
+// heads). Rotates q and k in place (rotate_half convention: pairs (i, i + head_dim/2), angle
+// positions[t] * inv_freq[i] in fp32) and writes k and v of token t into slot slot_mapping[t] of
+// the layer's caches ([num_blocks * block_size][num_kv_heads][head_dim], bf16). Slot -1: not
+// written (padding rows of a CUDA graph).
+void rope_kv_write(bf16* qkv, const int32_t* positions, const int64_t* slot_mapping, const float* inv_freq,
+                   int num_tokens, int num_heads, int num_kv_heads, int head_dim, bf16* k_cache, bf16* v_cache,
+                   cudaStream_t stream);
+
+// gate_up: [num_tokens][2 * inter] (gate columns, then up columns); out[t][i] = silu(gate) * up,
+// computed in fp32 and rounded once.
+void silu_mul(const bf16* gate_up, int num_tokens, int inter, bf16* out, cudaStream_t stream);
+
+// For every layer, copies block pairs[2i] to block pairs[2i+1] in both caches. A cache is
+// num_layers consecutive layers of layer_stride elements; a block is block_elements elements.
+void copy_blocks(bf16* k_cache, bf16* v_cache, const int32_t* pairs, int num_pairs, int num_layers,
+                 int64_t layer_stride, int64_t block_elements, cudaStream_t stream);
+
+// out[i] = bias[i % n] + x[i] for x [rows][n] (in place allowed), bf16.
+void add_bias(bf16* x, const bf16* bias, int rows, int n, cudaStream_t stream);
+
+}  // namespace iol::backend::cuda::kernels

@@ -1,0 +1,442 @@
+// Paged attention for decode rows (query length 1): split-KV flash-decoding (Dao, Haziza, Massa,
+// Sizov 2023, "Flash-Decoding for long-context inference"), in two passes like vLLM's
+// paged_attention_v2.
+//
+// Pass 1, grid (selected sequence, head group, split): a CTA owns one KV head, the query heads of
+// its GQA group that share it (up to 16: the rows of one m16 MMA tile, so each K/V byte is read
+// from DRAM once per group), and one partition of the context. Decode is bound by DRAM bandwidth,
+// so the CTA is a streaming pipeline: K/V tiles of 64 tokens are gathered through the block table
+// with cp.async into a ring of kStages shared-memory stages, kStages - 1 tiles in flight while one
+// is consumed — deep memory parallelism that costs no registers. Each of the 4 warps takes 16 keys
+// of a tile and keeps its own online softmax (Milakov & Gimelshein 2018): S = Q·K^T and O += P·V on
+// tensor cores (mma.sync m16n8k16, as in the prefill kernel; the rows past the group are padding,
+// which costs nothing the memory system would not idle through anyway). The warps merge at the end.
+// A sequence whose attended span fits one partition writes bf16 out directly; otherwise the CTA
+// leaves (max, sum, unnormalised out) in fp32 in the workspace.
+//
+// Pass 2, grid (selected sequence, head): rescales the partials by exp2(max_k - max) and divides by
+// the merged sum (log-sum-exp combine); sequences with one partition are skipped.
+//
+// Partition: 512 tokens (kPartitionTokens). A CTA then streams 512 x head_dim x 4 bytes of K and
+// V (256 KiB at head_dim 128) — long enough that its pipeline fill, the cross-warp merge and the
+// partial written for pass 2 cost a few percent — and short enough that one sequence of 32k
+// tokens still spreads over 64 splits x num_kv_heads CTAs, so a lone long request fills an H100's
+// 132 SMs. When max_splits caps the split count the partition grows instead (the online softmax
+// has no length limit).
+//
+// The mma/ldmatrix/cp.async helpers repeat those of paged_attention_prefill.cu (one file per kernel).
+#include <algorithm>
+#include <cstdint>
+
+#include <cuda_bf16.h>
+
+#include "iol/backend/cuda/cuda_check.hpp"
+#include "iol/backend/cuda/kernels/paged_attention.cuh"
+#include "iol/core/error.hpp"
+
+namespace iol::backend::cuda::kernels {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kWarps = 4;
+constexpr int kThreads = kWarps * 32;
+constexpr int kTileKeys = kWarps * 16;  // one n16 slice of keys per warp
+// 3 stages x 32 KiB (head_dim 128) leave room for 2 CTAs per SM: up to 4 tiles (128 KiB) in flight
+// per SM, several times what Little's law asks at ~25 GB/s per SM and ~1-2 us of loaded latency.
+// 4 stages at 1 CTA per SM took 40% longer on an H100; 2 stages at 3 CTAs per SM about the same.
+constexpr int kStages = 3;              // 2 tiles in flight while one is consumed
+constexpr int kPartitionTokens = 512;
+constexpr int kMaxHeadsPerCta = 16;  // the rows of an m16 tile
+constexpr float kLog2e = 1.4426950408889634f;
+
+// Shared-memory tiles are [keys][head_dim] bf16, 16-byte chunks XOR-swizzled by (row % 8) so the
+// 8 rows of an ldmatrix hit 8 different bank groups.
+template <int D>
+__device__ __forceinline__ int swizzle(int row, int chunk) {
+  return row * D + ((chunk ^ (row & 7)) << 3);
+}
+
+__device__ __forceinline__ uint32_t smem_address(const void* pointer) {
+  return static_cast<uint32_t>(__cvta_generic_to_shared(pointer));
+}
+
+// With valid == false, 16 zero bytes are written and the source is not read.
+__device__ __forceinline__ void cp_async_16(uint32_t dst, const void* src, bool valid) {
+  const int src_bytes = valid ? 16 : 0;
+  asm volatile("cp.async.cg.shared.global [%0], [%1], 16, %2;\n" ::"r"(dst), "l"(src), "r"(src_bytes)
+               : "memory");
+}
+__device__ __forceinline__ void cp_async_commit() { asm volatile("cp.async.commit_group;\n" ::: "memory"); }
+template <int kPending>
+__device__ __forceinline__ void cp_async_wait() {
+  asm volatile("cp.async.wait_group %0;\n" ::"n"(kPending) : "memory");
+}
+
+__device__ __forceinline__ void ldmatrix_x4(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+__device__ __forceinline__ void ldmatrix_x4_trans(uint32_t (&r)[4], uint32_t address) {
+  asm volatile("ldmatrix.sync.aligned.m8n8.x4.trans.shared.b16 {%0, %1, %2, %3}, [%4];\n"
+               : "=r"(r[0]), "=r"(r[1]), "=r"(r[2]), "=r"(r[3])
+               : "r"(address));
+}
+
+__device__ __forceinline__ void mma_bf16_16816(float (&d)[4], const uint32_t (&a)[4], uint32_t b0, uint32_t b1) {
+  asm volatile(
+      "mma.sync.aligned.m16n8k16.row.col.f32.bf16.bf16.f32 {%0, %1, %2, %3}, {%4, %5, %6, %7}, {%8, %9}, "
+      "{%0, %1, %2, %3};\n"
+      : "+f"(d[0]), "+f"(d[1]), "+f"(d[2]), "+f"(d[3])
+      : "r"(a[0]), "r"(a[1]), "r"(a[2]), "r"(a[3]), "r"(b0), "r"(b1));
+}
+
+__device__ __forceinline__ uint32_t pack_bf16x2(float low, float high) {
+  const __nv_bfloat162 pair = __floats2bfloat162_rn(low, high);
+  return *reinterpret_cast<const uint32_t*>(&pair);
+}
+
+__device__ __forceinline__ float fast_exp2(float x) {
+  float y;
+  asm("ex2.approx.ftz.f32 %0, %1;\n" : "=f"(y) : "f"(x));
+  return y;
+}
+
+// Context positions this sequence's decode row attends: [lo, context_len).
+__device__ __forceinline__ int attended_lo(int context_len, int window) {
+  return window > 0 ? max(0, context_len - window) : 0;
+}
+
+// Workspace (fp32), indexed by (selected index i, head h, split k), split fastest:
+// partial_out [num_selected][num_heads][num_splits][head_dim], then partial_max and partial_sum
+// [num_selected][num_heads][num_splits].
+struct DecodeWorkspace {
+  float* partial_out;
+  float* partial_max;  // log2 domain: max of score * scale * log2(e)
+  float* partial_sum;
+};
+
+template <int D>
+constexpr size_t decode_smem_bytes() {
+  return static_cast<size_t>(kStages) * 2 * kTileKeys * D * sizeof(bf16);
+}
+
+template <int D>
+__global__ void __launch_bounds__(kThreads, 2)
+    paged_attention_decode_kernel(const PagedAttentionParams p, int heads_per_cta, int partition_tokens,
+                                  int num_splits, float scale_log2, DecodeWorkspace workspace) {
+  constexpr int kChunksPerRow = D / 8;
+  constexpr int kRowsPerWave = kThreads / kChunksPerRow;
+  constexpr int kWaves = kTileKeys / kRowsPerWave;
+  constexpr int kStageElems = 2 * kTileKeys * D;  // K tile, then V tile
+  static_assert(static_cast<size_t>(kWarps) * kMaxHeadsPerCta * (D + 2) * sizeof(float) <=
+                    decode_smem_bytes<D>(),
+                "the merge reuses the pipeline's shared memory");
+
+  extern __shared__ __align__(128) unsigned char smem[];
+  bf16* s_stages = reinterpret_cast<bf16*>(smem);
+
+  const int selected = blockIdx.x;
+  const int seq = p.seq_indices[selected];
+  const int context_len = p.context_lens[seq];
+  const int lo = attended_lo(context_len, p.sliding_window);
+  const int seq_splits = (context_len - lo + partition_tokens - 1) / partition_tokens;
+  const int split = blockIdx.z;
+  if (split >= seq_splits) return;
+  const int begin = lo + split * partition_tokens;
+  const int end = min(context_len, begin + partition_tokens);
+  const int num_tiles = (end - begin + kTileKeys - 1) / kTileKeys;
+
+  const int head0 = blockIdx.y * heads_per_cta;
+  const int kv_head = head0 / (p.num_heads / p.num_kv_heads);
+  const int tid = threadIdx.x;
+  const int warp = tid / 32;
+  const int lane = tid % 32;
+  const int q_row = p.query_start_loc[seq];
+
+  // ---- K/V gather through the block table ----
+  const int load_chunk = tid % kChunksPerRow;
+  const int load_row0 = tid / kChunksPerRow;
+  const int32_t* block_table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
+  const int block_size = p.block_size;
+  const int64_t slot_stride = static_cast<int64_t>(p.num_kv_heads) * D;
+  const bf16* k_base = p.k_cache + kv_head * D + load_chunk * 8;
+  const bf16* v_base = p.v_cache + kv_head * D + load_chunk * 8;
+  auto find_slots = [&](int tile, int (&slots)[kWaves]) {
+#pragma unroll
+    for (int w = 0; w < kWaves; ++w) {
+      const int key = begin + tile * kTileKeys + load_row0 + w * kRowsPerWave;
+      slots[w] = tile < num_tiles && key < end ? block_table[key / block_size] * block_size + key % block_size : -1;
+    }
+  };
+  auto issue_tile = [&](int stage, const int (&slots)[kWaves]) {
+    bf16* s_k = s_stages + stage * kStageElems;
+    bf16* s_v = s_k + kTileKeys * D;
+#pragma unroll
+    for (int w = 0; w < kWaves; ++w) {
+      const int row = load_row0 + w * kRowsPerWave;
+      const bool valid = slots[w] >= 0;
+      const int64_t offset = valid ? slots[w] * slot_stride : 0;
+      cp_async_16(smem_address(s_k + swizzle<D>(row, load_chunk)), k_base + offset, valid);
+      cp_async_16(smem_address(s_v + swizzle<D>(row, load_chunk)), v_base + offset, valid);
+    }
+  };
+
+  // Prologue: tiles 0 .. kStages-2 in flight. One commit group per tile, empty past the end, so
+  // wait_group<kStages - 2> always means "tile t has landed".
+  int slots[kWaves];
+#pragma unroll
+  for (int s = 0; s < kStages - 1; ++s) {
+    find_slots(s, slots);
+    if (s < num_tiles) issue_tile(s, slots);
+    cp_async_commit();
+  }
+  find_slots(kStages - 1, slots);  // the next tile to issue; its table reads overlap the wait
+
+  // ---- Q as the A operand: rows = the CTA's heads (zeros past heads_per_cta), k = head_dim ----
+  const int group = lane / 4;
+  const int quad_lane = lane % 4;
+  uint32_t q_frag[D / 16][4];
+  {
+    const bf16* q_base = p.q + static_cast<int64_t>(q_row) * p.q_row_stride + head0 * D + 2 * quad_lane;
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+#pragma unroll
+      for (int r = 0; r < 4; ++r) {
+        const int row = group + 8 * (r % 2);
+        const int col = kk * 16 + 8 * (r / 2);
+        q_frag[kk][r] = row < heads_per_cta ? *reinterpret_cast<const uint32_t*>(q_base + row * D + col) : 0u;
+      }
+    }
+  }
+
+  float o_acc[D / 8][4];
+#pragma unroll
+  for (int n = 0; n < D / 8; ++n) o_acc[n][0] = o_acc[n][1] = o_acc[n][2] = o_acc[n][3] = 0.0f;
+  float row_max[2] = {-INFINITY, -INFINITY};  // log2 domain, rows group and group + 8
+  float row_sum[2] = {0.0f, 0.0f};            // this thread's keys; summed over the quad at the end
+  const int warp_key0 = warp * 16;
+
+  for (int tile = 0; tile < num_tiles; ++tile) {
+    cp_async_wait<kStages - 2>();
+    __syncthreads();  // tile visible to all warps; every warp is done with the stage refilled below
+    if (tile + kStages - 1 < num_tiles) issue_tile((tile + kStages - 1) % kStages, slots);
+    cp_async_commit();
+    find_slots(tile + kStages, slots);
+
+    const bf16* s_k = s_stages + (tile % kStages) * kStageElems;
+    const bf16* s_v = s_k + kTileKeys * D;
+
+    // ---- S = Q K^T for this warp's 16 keys ----
+    float s_acc[2][4] = {{0.0f, 0.0f, 0.0f, 0.0f}, {0.0f, 0.0f, 0.0f, 0.0f}};
+#pragma unroll
+    for (int kk = 0; kk < D / 16; ++kk) {
+      uint32_t b[4];
+      ldmatrix_x4(b, smem_address(s_k + swizzle<D>(warp_key0 + lane % 8 + (lane / 16) * 8, kk * 2 + (lane / 8) % 2)));
+      mma_bf16_16816(s_acc[0], q_frag[kk], b[0], b[1]);
+      mma_bf16_16816(s_acc[1], q_frag[kk], b[2], b[3]);
+    }
+    // Keys past the partition (only in the last tile) are masked; their V rows were zero-filled.
+    const int key0 = begin + tile * kTileKeys + warp_key0;
+    if (key0 + 16 > end) {
+#pragma unroll
+      for (int n = 0; n < 2; ++n)
+#pragma unroll
+        for (int e = 0; e < 4; ++e)
+          if (key0 + n * 8 + 2 * quad_lane + (e & 1) >= end) s_acc[n][e] = -INFINITY;
+    }
+
+    // ---- online softmax ----
+#pragma unroll
+    for (int half = 0; half < 2; ++half) {
+      float tile_max = fmaxf(fmaxf(s_acc[0][2 * half], s_acc[0][2 * half + 1]),
+                             fmaxf(s_acc[1][2 * half], s_acc[1][2 * half + 1]));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 1));
+      tile_max = fmaxf(tile_max, __shfl_xor_sync(0xffffffffu, tile_max, 2));
+      const float new_max = fmaxf(row_max[half], tile_max * scale_log2);
+      // A warp whose keys are all masked so far keeps max -inf: subtract 0 so exp2 gives 0, not NaN.
+      const float base = new_max == -INFINITY ? 0.0f : new_max;
+      const float correction = fast_exp2(row_max[half] - base);
+      row_max[half] = new_max;
+      float tile_sum = 0.0f;
+#pragma unroll
+      for (int n = 0; n < 2; ++n) {
+#pragma unroll
+        for (int e = 2 * half; e < 2 * half + 2; ++e) {
+          s_acc[n][e] = fast_exp2(fmaf(s_acc[n][e], scale_log2, -base));
+          tile_sum += s_acc[n][e];
+        }
+      }
+      row_sum[half] = row_sum[half] * correction + tile_sum;
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        o_acc[n][2 * half] *= correction;
+        o_acc[n][2 * half + 1] *= correction;
+      }
+    }
+
+    // ---- O += P V (P rounded to bf16, as in FlashAttention-2) ----
+    const uint32_t p_frag[4] = {pack_bf16x2(s_acc[0][0], s_acc[0][1]), pack_bf16x2(s_acc[0][2], s_acc[0][3]),
+                                pack_bf16x2(s_acc[1][0], s_acc[1][1]), pack_bf16x2(s_acc[1][2], s_acc[1][3])};
+#pragma unroll
+    for (int dp = 0; dp < D / 16; ++dp) {
+      uint32_t b[4];
+      ldmatrix_x4_trans(b, smem_address(s_v + swizzle<D>(warp_key0 + lane % 8 + ((lane / 8) % 2) * 8, dp * 2 + lane / 16)));
+      mma_bf16_16816(o_acc[2 * dp], p_frag, b[0], b[1]);
+      mma_bf16_16816(o_acc[2 * dp + 1], p_frag, b[2], b[3]);
+    }
+  }
+
+  // ---- merge the warps: the pipeline's shared memory becomes [warp][head][D] partials ----
+  cp_async_wait<0>();
+  __syncthreads();
+  float* s_out = reinterpret_cast<float*>(smem);                  // [kWarps][kMaxHeadsPerCta][D]
+  float* s_max = s_out + kWarps * kMaxHeadsPerCta * D;             // [kWarps][kMaxHeadsPerCta]
+  float* s_sum = s_max + kWarps * kMaxHeadsPerCta;
+#pragma unroll
+  for (int half = 0; half < 2; ++half) {
+    const int row = group + 8 * half;
+    float sum = row_sum[half];
+    sum += __shfl_xor_sync(0xffffffffu, sum, 1);
+    sum += __shfl_xor_sync(0xffffffffu, sum, 2);
+    if (row < heads_per_cta) {
+      if (quad_lane == 0) {
+        s_max[warp * kMaxHeadsPerCta + row] = row_max[half];  // -inf for a warp that saw no key
+        s_sum[warp * kMaxHeadsPerCta + row] = sum;
+      }
+#pragma unroll
+      for (int n = 0; n < D / 8; ++n) {
+        float* dst = s_out + (warp * kMaxHeadsPerCta + row) * D + n * 8 + 2 * quad_lane;
+        dst[0] = o_acc[n][2 * half];
+        dst[1] = o_acc[n][2 * half + 1];
+      }
+    }
+  }
+  __syncthreads();
+
+  const int num_heads = p.num_heads;
+  for (int index = tid; index < heads_per_cta * D; index += kThreads) {
+    const int h = index / D;
+    const int d = index % D;
+    float merged_max = -INFINITY;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) merged_max = fmaxf(merged_max, s_max[w * kMaxHeadsPerCta + h]);  // warp 0 saw a key
+    float out = 0.0f, sum = 0.0f;
+#pragma unroll
+    for (int w = 0; w < kWarps; ++w) {
+      const float weight = fast_exp2(s_max[w * kMaxHeadsPerCta + h] - merged_max);
+      out = fmaf(weight, s_out[(w * kMaxHeadsPerCta + h) * D + d], out);
+      sum = fmaf(weight, s_sum[w * kMaxHeadsPerCta + h], sum);
+    }
+    const int head = head0 + h;
+    if (seq_splits == 1) {
+      p.out[(static_cast<int64_t>(q_row) * num_heads + head) * D + d] = __float2bfloat16_rn(out / sum);
+    } else {
+      const int64_t partial = (static_cast<int64_t>(selected) * num_heads + head) * num_splits + split;
+      workspace.partial_out[partial * D + d] = out;
+      if (d == 0) {
+        workspace.partial_max[partial] = merged_max;
+        workspace.partial_sum[partial] = sum;
+      }
+    }
+  }
+}
+
+// Pass 2: out = sum_k exp2(m_k - m) * o_k / sum_k exp2(m_k - m) * l_k over the sequence's splits.
+template <int D>
+__global__ void __launch_bounds__(D)
+    paged_attention_decode_combine_kernel(const PagedAttentionParams p, int partition_tokens, int num_splits,
+                                          DecodeWorkspace workspace) {
+  const int selected = blockIdx.x;
+  const int head = blockIdx.y;
+  const int seq = p.seq_indices[selected];
+  const int context_len = p.context_lens[seq];
+  const int lo = attended_lo(context_len, p.sliding_window);
+  const int seq_splits = (context_len - lo + partition_tokens - 1) / partition_tokens;
+  if (seq_splits <= 1) return;  // pass 1 wrote this row
+
+  const int64_t first = (static_cast<int64_t>(selected) * p.num_heads + head) * num_splits;
+  float merged_max = -INFINITY;
+  for (int k = 0; k < seq_splits; ++k) merged_max = fmaxf(merged_max, workspace.partial_max[first + k]);
+  float out = 0.0f, sum = 0.0f;
+  const int d = threadIdx.x;
+  for (int k = 0; k < seq_splits; ++k) {
+    const float weight = fast_exp2(workspace.partial_max[first + k] - merged_max);
+    sum = fmaf(weight, workspace.partial_sum[first + k], sum);
+    out = fmaf(weight, workspace.partial_out[(first + k) * D + d], out);
+  }
+  const int q_row = p.query_start_loc[seq];
+  p.out[(static_cast<int64_t>(q_row) * p.num_heads + head) * D + d] = __float2bfloat16_rn(out / sum);
+}
+
+template <int D>
+void launch_decode(const PagedAttentionParams& p, int heads_per_cta, int partition_tokens, int num_splits,
+                   DecodeWorkspace workspace, cudaStream_t stream) {
+  constexpr size_t kSmemBytes = decode_smem_bytes<D>();
+  if constexpr (kSmemBytes > 48 * 1024) {
+    static const bool configured = [] {
+      IOL_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D>,
+                                          cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
+      return true;
+    }();
+    (void)configured;
+  }
+  const dim3 grid(p.num_selected, p.num_heads / heads_per_cta, num_splits);
+  paged_attention_decode_kernel<D><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_cta, partition_tokens,
+                                                                           num_splits, p.scale * kLog2e, workspace);
+  IOL_CUDA_LAUNCH_CHECK();
+  if (num_splits > 1) {
+    paged_attention_decode_combine_kernel<D>
+        <<<dim3(p.num_selected, p.num_heads), D, 0, stream>>>(p, partition_tokens, num_splits, workspace);
+    IOL_CUDA_LAUNCH_CHECK();
+  }
+}
+
+}  // namespace
+
+size_t paged_attention_decode_workspace_bytes(int max_num_seqs, int num_heads, int head_dim, int max_splits) {
+  return static_cast<size_t>(max_num_seqs) * num_heads * max_splits * (head_dim + 2) * sizeof(float);
+}
+
+void paged_attention_decode(const PagedAttentionParams& params, int max_splits, void* workspace, cudaStream_t stream) {
+  if (params.num_selected == 0) return;
+  if (params.num_kv_heads <= 0 || params.num_heads % params.num_kv_heads != 0)
+    fail("paged_attention_decode: num_heads {} is not a multiple of num_kv_heads {}", params.num_heads,
+         params.num_kv_heads);
+  if (params.block_size < 1) fail("paged_attention_decode: block_size {} must be >= 1", params.block_size);
+  if (params.q_row_stride % 8 != 0)
+    fail("paged_attention_decode: q_row_stride {} must be a multiple of 8 elements (16-byte loads)",
+         params.q_row_stride);
+  if (max_splits < 1 || max_splits > 65535)
+    fail("paged_attention_decode: max_splits {} must be in [1, 65535]", max_splits);
+  if (params.head_dim != 64 && params.head_dim != 128)
+    fail("paged_attention_decode: head_dim {} is not supported (64 or 128); add a template instance",
+         params.head_dim);
+
+  // Every selected row attends at most max_span positions; the grid's split count covers that.
+  int max_span = params.sliding_window > 0 ? std::min(params.max_context_len, params.sliding_window)
+                                           : params.max_context_len;
+  max_span = std::max(max_span, 1);
+  const int num_splits = std::min(max_splits, (max_span + kPartitionTokens - 1) / kPartitionTokens);
+  const int even_share = (max_span + num_splits - 1) / num_splits;
+  const int partition_tokens = std::max(kPartitionTokens, (even_share + kTileKeys - 1) / kTileKeys * kTileKeys);
+  if (num_splits > 1 && workspace == nullptr)
+    fail("paged_attention_decode: {} splits need a workspace (paged_attention_decode_workspace_bytes)", num_splits);
+
+  // The largest power of two (<= 16) dividing the GQA group: one CTA's heads share a KV head.
+  const int group_size = params.num_heads / params.num_kv_heads;
+  int heads_per_cta = 1;
+  while (heads_per_cta * 2 <= kMaxHeadsPerCta && group_size % (heads_per_cta * 2) == 0) heads_per_cta *= 2;
+
+  const size_t partials = static_cast<size_t>(params.num_selected) * params.num_heads * num_splits;
+  float* base = static_cast<float*>(workspace);
+  const DecodeWorkspace parts{base, base ? base + partials * params.head_dim : nullptr,
+                              base ? base + partials * (params.head_dim + 1) : nullptr};
+  if (params.head_dim == 64)
+    launch_decode<64>(params, heads_per_cta, partition_tokens, num_splits, parts, stream);
+  else
+    launch_decode<128>(params, heads_per_cta, partition_tokens, num_splits, parts, stream);
+}
+
+}  // namespace iol::backend::cuda::kernels

@@ -1,0 +1,129 @@
+// rope_kv_write: rotary position embedding (Su et al. 2021, RoFormer) on the q and k heads of the
+// fused qkv rows, in place, fused with the write of this step's k and v into the paged KV cache
+// (layout docs/kv-cache.md), so k is read once. One CTA per token: its cos/sin table (one angle per
+// pair, shared by all heads) is computed once into shared memory, then every thread rotates groups
+// of 8 pairs with 16-byte accesses (any even head_dim <= 256; pairs one at a time when head_dim/2
+// is not a multiple of 8 or a pointer is misaligned).
+#include "iol/backend/cuda/cuda_check.hpp"
+#include "iol/backend/cuda/kernels/elementwise.cuh"
+
+namespace iol::backend::cuda::kernels {
+namespace {
+
+constexpr int kThreads = 128;
+constexpr int kMaxHalfDim = 128;  // head_dim <= 256
+
+bool is_aligned_16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+// kPairs consecutive bf16 starting at p, as floats: one 16-byte access when kPairs is 8.
+template <int kPairs>
+struct Bf16Group {
+  float v[kPairs];
+  __device__ __forceinline__ void load(const bf16* p) {
+    if constexpr (kPairs == 8) {
+      union { uint4 raw; __nv_bfloat162 pair[4]; } u;
+      u.raw = *reinterpret_cast<const uint4*>(p);
+#pragma unroll
+      for (int i = 0; i < 4; ++i) {
+        const float2 f = __bfloat1622float2(u.pair[i]);
+        v[2 * i] = f.x;
+        v[2 * i + 1] = f.y;
+      }
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPairs; ++i) v[i] = __bfloat162float(p[i]);
+    }
+  }
+  // Rounds each value to bf16 (nearest even) and stores it to every destination given.
+  __device__ __forceinline__ void store(bf16* p, bf16* also) const {
+    if constexpr (kPairs == 8) {
+      union { uint4 raw; __nv_bfloat162 pair[4]; } u;
+#pragma unroll
+      for (int i = 0; i < 4; ++i) u.pair[i] = __floats2bfloat162_rn(v[2 * i], v[2 * i + 1]);
+      *reinterpret_cast<uint4*>(p) = u.raw;
+      if (also) *reinterpret_cast<uint4*>(also) = u.raw;
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPairs; ++i) {
+        const bf16 r = __float2bfloat16_rn(v[i]);
+        p[i] = r;
+        if (also) also[i] = r;
+      }
+    }
+  }
+};
+
+// kPairs: 8 (vectorized) or 1. Work items: (head, group of kPairs pairs) over the q and k heads, then
+// (group of kPairs values) over the v heads for the cache copy.
+template <int kPairs>
+__global__ void __launch_bounds__(kThreads) rope_kv_write_kernel(bf16* qkv, const int32_t* __restrict__ positions,
+                                                                 const int64_t* __restrict__ slot_mapping,
+                                                                 const float* __restrict__ inv_freq, int num_heads,
+                                                                 int num_kv_heads, int head_dim, bf16* k_cache,
+                                                                 bf16* v_cache) {
+  __shared__ float cos_table[kMaxHalfDim], sin_table[kMaxHalfDim];
+  const int64_t token = blockIdx.x;
+  const int half = head_dim / 2;
+  // The angle is rounded to fp32 first, as transformers' freqs = inv_freq @ positions; sincosf is the
+  // full-precision one: positions reach 128k, far outside where __sinf/__cosf are accurate.
+  const float position = static_cast<float>(positions[token]);
+  for (int i = threadIdx.x; i < half; i += kThreads) sincosf(position * inv_freq[i], &sin_table[i], &cos_table[i]);
+  __syncthreads();
+
+  const int64_t kv_size = int64_t{num_kv_heads} * head_dim;
+  const int64_t slot = slot_mapping[token];  // -1: a padding row, nothing goes to the cache
+  bf16* row = qkv + token * (int64_t{num_heads} * head_dim + 2 * kv_size);
+  const int groups_per_head = half / kPairs;
+  const int rotated_items = (num_heads + num_kv_heads) * groups_per_head;
+  for (int item = threadIdx.x; item < rotated_items; item += kThreads) {
+    const int head = item / groups_per_head;
+    const int first = (item - head * groups_per_head) * kPairs;
+    bf16* x = row + int64_t{head} * head_dim + first;
+    Bf16Group<kPairs> a, b;
+    a.load(x);
+    b.load(x + half);
+    // rotate_half: (a, b) -> (a cos - b sin, b cos + a sin), fp32, rounded once.
+#pragma unroll
+    for (int i = 0; i < kPairs; ++i) {
+      const float c = cos_table[first + i], s = sin_table[first + i];
+      const float a_i = a.v[i], b_i = b.v[i];
+      a.v[i] = a_i * c - b_i * s;
+      b.v[i] = b_i * c + a_i * s;
+    }
+    bf16* cached = nullptr;
+    if (head >= num_heads && slot >= 0) cached = k_cache + slot * kv_size + int64_t{head - num_heads} * head_dim + first;
+    a.store(x, cached);
+    b.store(x + half, cached ? cached + half : nullptr);
+  }
+  if (slot < 0) return;
+  const bf16* v = row + int64_t{num_heads} * head_dim + kv_size;
+  bf16* v_cached = v_cache + slot * kv_size;
+  for (int64_t i = int64_t{threadIdx.x} * kPairs; i < kv_size; i += int64_t{kThreads} * kPairs) {
+    if constexpr (kPairs == 8)
+      *reinterpret_cast<uint4*>(v_cached + i) = *reinterpret_cast<const uint4*>(v + i);
+    else
+      v_cached[i] = v[i];
+  }
+}
+
+}  // namespace
+
+void rope_kv_write(bf16* qkv, const int32_t* positions, const int64_t* slot_mapping, const float* inv_freq,
+                   int num_tokens, int num_heads, int num_kv_heads, int head_dim, bf16* k_cache, bf16* v_cache,
+                   cudaStream_t stream) {
+  if (num_tokens <= 0) return;
+  // A model-configuration error, caught at the first (uncaptured) forward, not a data-dependent one:
+  // the cos/sin table is sized for head_dim <= 256.
+  if (head_dim <= 0 || head_dim % 2 != 0 || head_dim > 2 * kMaxHalfDim)
+    fail("rope_kv_write: head_dim {} is not supported (an even head_dim up to {})", head_dim, 2 * kMaxHalfDim);
+  // head_dim/2 a multiple of 8 keeps every group, row and cache slot 16-byte aligned.
+  if ((head_dim / 2) % 8 == 0 && is_aligned_16(qkv) && is_aligned_16(k_cache) && is_aligned_16(v_cache))
+    rope_kv_write_kernel<8><<<num_tokens, kThreads, 0, stream>>>(qkv, positions, slot_mapping, inv_freq, num_heads,
+                                                                 num_kv_heads, head_dim, k_cache, v_cache);
+  else
+    rope_kv_write_kernel<1><<<num_tokens, kThreads, 0, stream>>>(qkv, positions, slot_mapping, inv_freq, num_heads,
+                                                                 num_kv_heads, head_dim, k_cache, v_cache);
+  IOL_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace iol::backend::cuda::kernels

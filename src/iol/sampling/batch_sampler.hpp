@@ -1,0 +1,16 @@
+// The host implementation of a backend step's sampling half: SamplingBatch + logits → SampledBatch,
+// one sample() per row. The CPU backend uses it; it is also the reference the CUDA sampler is
+// tested against (tests/gpu/sampler_kernel_test.cu).
+#pragma once
+#include <cstdint>
+#include <span>
+
+#include "iol/sampling/sampling_batch.hpp"
+
+namespace iol::sampling {
+
+// `logits` holds the step's logits rows, [num_logits_rows][vocab]; row r reads row
+// batch.rows[r].logits_row. Resizes `out` to the batch's rows.
+void sample_batch_on_host(std::span<const float> logits, int64_t vocab, const SamplingBatch& batch, SampledBatch& out);
+
+}  // namespace iol::sampling

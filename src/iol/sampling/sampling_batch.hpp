@@ -1,0 +1,40 @@
+// SamplingBatch / SampledBatch: the sampling half of a backend step. One SamplingRow per token to
+// draw; several rows may read the same logits row (the n samples of a request draw their first
+// token from its prompt's logits). The backend fills a SampledBatch: only token ids and the
+// logprobs a request asked for cross back to the engine, never logits.
+#pragma once
+#include <cstdint>
+#include <span>
+#include <vector>
+
+#include "iol/sampling/sampling_params.hpp"
+#include "iol/sampling/sampling_row.hpp"
+
+namespace iol::sampling {
+
+struct SamplingBatch {
+  std::span<const SamplingRow> rows;
+  std::span<const int32_t> token_ids;  // the token lists the rows' ranges point into
+};
+
+// Per row: the drawn token, its logprob under the raw model distribution, and num_top_logprobs
+// (id, logprob) pairs in top_ids/top_logprobs[row * kMaxLogprobs + j], most likely first.
+struct SampledBatch {
+  std::vector<int32_t> tokens;
+  std::vector<float> logprobs;
+  std::vector<int32_t> top_ids;
+  std::vector<float> top_logprobs;
+
+  // Sizes the arrays for num_rows rows; keeps capacity (no allocation once warmed up).
+  void resize(size_t num_rows) {
+    tokens.resize(num_rows);
+    logprobs.resize(num_rows);
+    top_ids.resize(num_rows * kMaxLogprobs);
+    top_logprobs.resize(num_rows * kMaxLogprobs);
+  }
+};
+
+// The row's parameters as SamplingParams (the host sampler's input).
+SamplingParams params_of(const SamplingRow& row);
+
+}  // namespace iol::sampling
