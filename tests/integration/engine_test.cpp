@@ -67,6 +67,35 @@ class EngineTest : public ::testing::Test {
     for (const auto& p : prompts) outputs.push_back(run(base_config(), {p}, max_tokens).completions[0].output_ids);
     return outputs;
   }
+  // Steps the engine by hand and records, per prompt, the step (1-based) that delivered its first
+  // output token: what chunked prefill changes.
+  struct SteppedRun {
+    std::vector<std::vector<int32_t>> outputs;
+    std::vector<int64_t> first_token_step;
+    EngineStats stats;
+  };
+  SteppedRun run_stepped(EngineConfig config, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens) {
+    backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+    Engine engine(config, backend, model, nullptr);
+    SteppedRun r;
+    r.outputs.resize(prompts.size());
+    r.first_token_step.assign(prompts.size(), -1);
+    int64_t step = 0;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      engine.add_request(prompts[i], greedy(max_tokens), [&r, &step, i](const RequestOutput& out) {
+        if (out.new_token_id < 0) return;
+        if (r.outputs[i].empty()) r.first_token_step[i] = step;
+        r.outputs[i].push_back(out.new_token_id);
+      });
+    while (engine.has_unfinished() && step < 10000) {
+      ++step;
+      engine.step();
+    }
+    r.stats = engine.stats();
+    EXPECT_EQ(engine.check_invariants(), "");
+    EXPECT_EQ(r.stats.blocks.num_free_blocks, config.num_kv_blocks);
+    return r;
+  }
   static std::vector<std::vector<int32_t>> outputs_of(const Run& r) {
     std::vector<std::vector<int32_t>> outputs;
     for (const auto& c : r.completions) outputs.push_back(c.output_ids);
@@ -75,13 +104,35 @@ class EngineTest : public ::testing::Test {
 };
 
 TEST_F(EngineTest, InFlightBatchWithMixedLengthsEqualsEachRequestAlone) {
-  auto prompts = mixed_prompts();
+  auto prompts = mixed_prompts();  // 4, 13, 22, 31, 40 and 49 tokens: 159 in all
   auto expected = alone(prompts, 12);
-  Run batched = run(base_config(), prompts, 12);
-  EXPECT_EQ(outputs_of(batched), expected);
+  SteppedRun batched = run_stepped(base_config(), prompts, 12);
+  EXPECT_EQ(batched.outputs, expected);
   EXPECT_GT(batched.stats.peak_num_running, 1);
-  // Chunked prefill spread the long prompts (47 tokens) over several 32-token steps.
+  // 32 tokens a step: the 40- and 49-token prompts fit only in chunks, and the last prompt's first
+  // token comes after all 159 prompt tokens went through, 32 at most per step (≥ 5 steps).
+  EXPECT_GE(batched.first_token_step[5], 5);
   EXPECT_LT(batched.stats.num_steps, 6 * 12);
+}
+
+TEST_F(EngineTest, ChunkedPrefillSplitsALongPromptIntoBudgetSizedChunks) {
+  const std::vector<std::vector<int32_t>> prompt = {mixed_prompts()[5]};  // 49 tokens
+  ASSERT_EQ(prompt[0].size(), 49u);
+  EngineConfig whole = base_config();
+  whole.enable_chunked_prefill = false;
+  whole.max_num_batched_tokens = 64;
+  SteppedRun unchunked = run_stepped(whole, prompt, 8);
+  EXPECT_EQ(unchunked.first_token_step[0], 1);  // the whole prompt in one step
+  EXPECT_EQ(unchunked.stats.num_steps, 8);
+  // With chunking, the prompt takes ceil(49 / budget) steps before its first token; same tokens.
+  for (int64_t budget : {32, 16, 8}) {
+    EngineConfig chunked = base_config();
+    chunked.max_num_batched_tokens = budget;
+    SteppedRun r = run_stepped(chunked, prompt, 8);
+    EXPECT_EQ(r.first_token_step[0], (49 + budget - 1) / budget) << "budget " << budget;
+    EXPECT_EQ(r.stats.num_steps, (49 + budget - 1) / budget + 7) << "budget " << budget;
+    EXPECT_EQ(r.outputs, unchunked.outputs) << "budget " << budget;
+  }
 }
 
 TEST_F(EngineTest, PreemptionUnderASmallPoolKeepsOutputs) {
