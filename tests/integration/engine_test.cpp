@@ -2,12 +2,17 @@
 // the KV-layout lever must never change greedy outputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "iol/backend/cpu/cpu_backend.hpp"
 #include "iol/core/error.hpp"
 #include "iol/engine/llm.hpp"
 #include "iol/model/presets.hpp"
+#include "iol/tokenizer/vocabulary.hpp"
 
 namespace iol::engine {
 namespace {
@@ -269,6 +274,94 @@ TEST_F(EngineTest, BadRequestsAreRejectedWithClearErrors) {
   EXPECT_EQ(error({1, 2}, 127), "request rejected: prompt (2 tokens) + max_tokens (127) = 129 exceeds the maximum model length 128");
   EXPECT_EQ(error({1, 600}, 4), "request rejected: prompt token id 600 is outside the vocabulary [0, 512)");
   EXPECT_FALSE(engine.has_unfinished());
+}
+
+// The tiny preset's byte-level vocabulary (one id per byte, BOS 256, EOS 257), as `iol generate --preset tiny` uses.
+tokenizer::Vocabulary tiny_vocabulary(const model::ModelConfig& model) {
+  auto [tokenizer_json, tokenizer_config] =
+      tokenizer::make_byte_level_tokenizer(model.vocab_size, *model.bos_token_id, model.eos_token_ids.front());
+  return tokenizer::Vocabulary::from_json(tokenizer_json, "tiny");
+}
+
+TEST_F(EngineTest, StopStringEndsTheOutputBeforeIt) {
+  const tokenizer::Vocabulary vocabulary = tiny_vocabulary(model);
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, model, &vocabulary);
+  const std::vector<int32_t> prompt = {256, 9};
+  // The greedy continuation without stop strings, and the length of its text after each token.
+  std::vector<size_t> text_after;
+  Completion unstopped = generate(engine, {prompt}, {greedy(24)}, [&](const RequestOutput& out) {
+    if (out.new_token_id >= 0) text_after.push_back(out.sequence.text().size());
+  })[0];
+  ASSERT_EQ(unstopped.output_ids.size(), 24u);
+  // A stop string from that text: the first two printable ASCII characters in a row (a match that
+  // spans two tokens in the byte-level vocabulary), at least one token in.
+  size_t at = std::string::npos;
+  for (size_t i = 1; i + 1 < unstopped.text.size() && at == std::string::npos; ++i)
+    if (std::isgraph(static_cast<unsigned char>(unstopped.text[i])) && std::isgraph(static_cast<unsigned char>(unstopped.text[i + 1])))
+      at = i;
+  ASSERT_NE(at, std::string::npos) << "no two printable characters in a row in "
+                                  << nlohmann::json(unstopped.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string stop = unstopped.text.substr(at, 2);
+  ASSERT_EQ(unstopped.text.find(stop), at);
+  // Generation ends with the token that completes the first match.
+  const size_t completing = static_cast<size_t>(
+      std::find_if(text_after.begin(), text_after.end(), [&](size_t n) { return n >= at + stop.size(); }) - text_after.begin());
+  ASSERT_LT(completing + 1, unstopped.output_ids.size());
+  ASSERT_GT(completing, 0u);
+  ASSERT_GT(text_after[completing - 1], at);  // the match started in an earlier token
+
+  sampling::SamplingParams params = greedy(24);
+  params.stop = {stop};
+  std::string streamed;
+  Completion stopped = generate(engine, {prompt}, {params}, [&](const RequestOutput& out) { streamed += out.new_text; })[0];
+  EXPECT_EQ(stopped.finish_reason, FinishReason::Stop);
+  EXPECT_EQ(stopped.text, unstopped.text.substr(0, at)) << "stop string " << nlohmann::json(stop).dump();
+  EXPECT_EQ(streamed, stopped.text);  // nothing of the stop string was streamed either
+  EXPECT_EQ(stopped.output_ids,
+            std::vector<int32_t>(unstopped.output_ids.begin(), unstopped.output_ids.begin() + static_cast<std::ptrdiff_t>(completing) + 1));
+  EXPECT_EQ(engine.check_invariants(), "");
+}
+
+TEST_F(EngineTest, MinTokensMasksEosAndStopTokenIds) {
+  const std::vector<int32_t> prompt = {256, 9};
+  const std::vector<int32_t> greedy_ids = run(base_config(), {prompt}, 8).completions[0].output_ids;
+  // EOS by construction: the model's greedy first token.
+  model::ModelConfig eos_first = model;
+  eos_first.eos_token_ids = {greedy_ids[0]};
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, eos_first, nullptr);
+  sampling::SamplingParams params;
+  params.temperature = 0.0f;
+  params.max_tokens = 16;
+  Completion at_once = generate(engine, {prompt}, {params})[0];
+  EXPECT_EQ(at_once.output_ids, std::vector<int32_t>{greedy_ids[0]});
+  EXPECT_EQ(at_once.finish_reason, FinishReason::Stop);
+  params.min_tokens = 4;
+  Completion held = generate(engine, {prompt}, {params})[0];
+  ASSERT_GE(held.output_ids.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_NE(held.output_ids[i], greedy_ids[0]) << "token " << i << " is EOS";
+
+  // Stop token ids: every id of the greedy continuation stops at once, unless min_tokens holds them.
+  sampling::SamplingParams stop_ids = greedy(16);
+  stop_ids.stop_token_ids = greedy_ids;
+  Completion stopped = generate(engine, {prompt}, {stop_ids})[0];
+  EXPECT_EQ(stopped.output_ids, std::vector<int32_t>{greedy_ids[0]});
+  EXPECT_EQ(stopped.finish_reason, FinishReason::Stop);
+  stop_ids.min_tokens = 5;
+  Completion masked = generate(engine, {prompt}, {stop_ids})[0];
+  ASSERT_GE(masked.output_ids.size(), 5u);
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(std::count(greedy_ids.begin(), greedy_ids.end(), masked.output_ids[i]), 0) << "token " << i << " is a stop id";
+  // After min_tokens a stop id ends it again (or max_tokens does).
+  if (masked.finish_reason == FinishReason::Stop) {
+    EXPECT_NE(std::count(greedy_ids.begin(), greedy_ids.end(), masked.output_ids.back()), 0);
+  } else {
+    EXPECT_EQ(masked.output_ids.size(), 16u);
+  }
+  EXPECT_EQ(engine.check_invariants(), "");
 }
 
 TEST_F(EngineTest, AddRequestIsThreadSafeWhileTheEngineSteps) {
