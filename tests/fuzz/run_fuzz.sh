@@ -29,7 +29,7 @@ sources=(
   "$src/src/iol/tokenizer/vocabulary.cpp"
 )
 binary="$out/parsers_fuzz"
-newest_source=$(ls -t "${sources[@]}" "$0" | head -1)
+newest_source=$(ls -t "${sources[@]}" "$src/tests/fuzz/parser_targets.hpp" "$0" | head -1)
 if [[ ! -x $binary || $newest_source -nt $binary ]]; then
   "$cxx" -std=c++20 -O1 -g -fsanitize=fuzzer,address,undefined -fno-sanitize-recover=undefined \
     -DFMT_HEADER_ONLY -DPCRE2_CODE_UNIT_WIDTH=8 -I"$src/src" "${sources[@]}" -lpcre2-8 -lutf8proc -o "$binary"
@@ -43,4 +43,15 @@ printf '\x0d a <s> aa\xcc\x81 \xf0\x9f\x98\x80' > "$out/corpus/seed_encode_sp"
 # Chat templates: our Llama 2 one, and one using most constructs of the subset.
 { printf '\x04'; cat "$src/chat_templates/llama-2-chat.jinja"; } > "$out/corpus/seed_template_llama2"
 printf '%s' $'\x04{%- set ns = namespace(n=0) -%}{% macro m(x, y=2) %}{{ x ~ y }}{% endmacro %}{% for msg in messages[::-1] if msg.role != "tool" %}{% set ns.n = ns.n + loop.index %}{{ m(msg.content|trim, y=loop.revindex0) }}{% if msg.tool_calls is defined %}{% for c in msg.tool_calls %}{{ c.function.arguments|tojson(indent=2) }}{% endfor %}{% elif "</think>" in msg.content %}{{ msg.content.split("</think>")[-1].lstrip() }}{% else %}{{ (msg.content * 2)[1:-1]|upper }}{% endif %}{% endfor %}{{ tools|map(attribute="function.name")|join(", ") }}{{ ns.n if ns.n > 3 else raise_exception("few") }}' > "$out/corpus/seed_template_constructs"
+# Past crashes (tests/fixtures/fuzz_regressions/<folder>/, stored without the selector byte) seed
+# their parser again; encoder inputs go in twice, without and with special tokens (13 % 5 == 3, bit 2 set).
+declare -A selectors=([safetensors]='\x00' [config]='\x01' [tokenizer_json]='\x02' [encode]='\x03 \x0d' [chat_template]='\x04')
+for folder in "${!selectors[@]}"; do
+  for input in "$src/tests/fixtures/fuzz_regressions/$folder"/*; do
+    [[ -f $input ]] || continue
+    for selector in ${selectors[$folder]}; do
+      { printf "$selector"; cat "$input"; } > "$out/corpus/regression_${folder}_${selector#\\x}_$(basename "$input")"
+    done
+  done
+done
 "$binary" -max_total_time="$seconds" -rss_limit_mb=2048 -timeout=10 -print_final_stats=1 "$out/corpus" 2>&1 | tail -n 15

@@ -6,6 +6,7 @@
 
 #include <fstream>
 
+#include <fmt/format.h>
 #include <nlohmann/json.hpp>
 
 #include "../support/temp_dir.hpp"
@@ -53,7 +54,27 @@ TEST(Bench, EveryRecordValidatesAgainstTheSchema) {
   EXPECT_TRUE(records[2]["metrics"]["goodput"].is_number());
   EXPECT_EQ(records[3]["engine"]["levers"]["batching"], "static");
   EXPECT_EQ(records[3]["engine"]["levers"]["kv_layout"], "contiguous");
-  EXPECT_FALSE(records[3]["telemetry"]["available"].get<bool>() && records[3]["telemetry"]["reason"].is_string());
+  // Telemetry: without NVML (no driver, no GPU) every record says why and carries no numbers;
+  // with it, the samples and their summaries are there.
+  const std::vector<std::string> telemetry_numbers = {"energy_counter_j", "energy_integrated_j", "mean_power_w",
+      "peak_power_w", "peak_memory_used_bytes", "mean_gpu_utilization", "mean_memory_utilization", "mean_sm_clock_mhz",
+      "max_temperature_c"};
+  for (const auto& record : records) {
+    const auto& telemetry = record["telemetry"];
+    SCOPED_TRACE(telemetry.dump());
+    if (!telemetry["available"].get<bool>()) {
+      ASSERT_TRUE(telemetry["reason"].is_string());
+      EXPECT_NE(telemetry["reason"].get<std::string>(), "");
+      EXPECT_EQ(telemetry["num_samples"], 0);
+      for (const auto& key : telemetry_numbers) EXPECT_TRUE(telemetry[key].is_null()) << key;
+    } else {
+      EXPECT_TRUE(telemetry["reason"].is_null());
+      EXPECT_GE(telemetry["num_samples"].get<int>(), 1);
+      EXPECT_GT(telemetry["duration_s"].get<double>(), 0.0);
+      for (const auto& key : {"mean_power_w", "peak_power_w", "peak_memory_used_bytes"})
+        EXPECT_TRUE(telemetry[key].is_number()) << key;
+    }
+  }
   // The traces file holds every request of every run, warm-up included, with one time per token.
   std::ifstream traces(dir.str("r/results.requests.jsonl"));
   std::string line;
@@ -71,8 +92,45 @@ TEST(Bench, EveryRecordValidatesAgainstTheSchema) {
   EXPECT_NE(md.find("## default — concurrency=3"), std::string::npos);
   EXPECT_NE(md.find("| output tok/s |"), std::string::npos);
   EXPECT_NE(md.find("## Environment"), std::string::npos);
-  // Ratios against a chosen baseline.
-  ASSERT_EQ(run("report " + out + " --baseline " + records[1]["run_id"].get<std::string>() + " --out " + dir.str("b.md")), 0);
+  if (!records[3]["telemetry"]["available"].get<bool>())
+    EXPECT_NE(md.find("| " + records[3]["run_id"].get<std::string>() + " | not available: " +
+                      records[3]["telemetry"]["reason"].get<std::string>() + " |"), std::string::npos) << md;
+}
+
+// The line of `md` that starts with the row of `run_id` (empty when there is none).
+std::string report_row(const std::string& md, const std::string& run_id) {
+  size_t at = md.find("\n| " + run_id + " ");
+  if (at == std::string::npos) return "";
+  return md.substr(at + 1, md.find('\n', at + 1) - at - 1);
+}
+
+TEST(Bench, ReportRatiosAreAgainstTheChosenBaseline) {
+  testing::TempDir dir;
+  const std::string out = dir.str("r.jsonl");
+  // Two runs of one workload (one table), then the second chosen as the baseline.
+  const std::string base = "bench --preset tiny --quiet --out " + out + " --input-len 12 --output-len 6 --num-requests 6";
+  ASSERT_EQ(run(base), 0);
+  ASSERT_EQ(run(base + " --batching static"), 0);
+  auto records = bench::read_jsonl(out);
+  ASSERT_EQ(records.size(), 2u);
+  const std::string first = records[0]["run_id"], second = records[1]["run_id"];
+  const double first_throughput = records[0]["metrics"]["output_throughput"], second_throughput = records[1]["metrics"]["output_throughput"];
+  auto report = [&](const std::string& flags) {
+    EXPECT_EQ(run("report " + out + flags + " --out " + dir.str("report.md")), 0);
+    std::ifstream in(dir.str("report.md"));
+    return std::string(std::istreambuf_iterator<char>(in), {});
+  };
+  // By default the first run of a table is its baseline.
+  std::string md = report("");
+  EXPECT_NE(report_row(md, first).find(first + " ★ |"), std::string::npos) << md;
+  EXPECT_NE(report_row(md, first).find("| 1.00× |"), std::string::npos) << md;
+  EXPECT_NE(report_row(md, second).find(fmt::format("| {:.2f}× |", second_throughput / first_throughput)), std::string::npos) << md;
+  md = report(" --baseline " + second);
+  const std::string baseline_row = report_row(md, second), other_row = report_row(md, first);
+  EXPECT_NE(baseline_row.find(second + " ★ |"), std::string::npos) << md;
+  EXPECT_NE(baseline_row.find("| 1.00× |"), std::string::npos) << md;
+  EXPECT_EQ(other_row.find("★"), std::string::npos) << md;
+  EXPECT_NE(other_row.find(fmt::format("| {:.2f}× |", first_throughput / second_throughput)), std::string::npos) << md;
 }
 
 TEST(Bench, TextAndDatasetPromptsGoThroughTheTokenizer) {

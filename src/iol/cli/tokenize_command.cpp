@@ -1,5 +1,6 @@
 // iol tokenize: text → ids and pieces (or ids → text with --decode), with any tokenizer.json.
 #include <memory>
+#include <optional>
 
 #include <fmt/format.h>
 #include <fmt/ranges.h>
@@ -16,7 +17,7 @@ namespace iol::cli {
 namespace {
 struct TokenizeOptions {
   std::string model_dir;
-  std::string text;
+  std::optional<std::string> text;  // given (possibly empty) or not: --text "" encodes the empty string
   std::string decode;
   bool json = false;
   bool no_special = false;
@@ -26,10 +27,10 @@ struct TokenizeOptions {
 
 void run_tokenize(const TokenizeOptions& o) {
   if (o.model_dir.empty()) throw UsageError("--model DIR is required (a directory with tokenizer.json)");
-  if (o.text.empty() + o.decode.empty() + !o.chat.active() != 2)
+  if (o.text.has_value() + !o.decode.empty() + o.chat.active() != 1)
     throw UsageError("give exactly one of --text TEXT, --messages FILE or --decode IDS");
   if (o.render_only && !o.chat.active()) throw UsageError("--render-only needs --messages FILE");
-  std::string text = o.text;
+  std::string text = o.text.value_or("");
   bool add_special = !o.no_special;
   if (o.chat.active()) {
     text = o.chat.render(o.model_dir);
