@@ -40,7 +40,7 @@ for step in "$@"; do
         --arrival offline --out "$results/offline-128-128.jsonl" --tag offline-128-128 2>&1 | tail -2
       "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 2048 --output-len 1 \
         --arrival closed --concurrency 1 --max-num-batched-tokens 4096 --out "$results/ttft-2048.jsonl" --tag ttft-2048 2>&1 | tail -2
-      cp "$results"/*.jsonl "$OUT/" 2>/dev/null
+      for f in "$results"/*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
     sanitize)
       for tool in memcheck racecheck; do
