@@ -44,8 +44,8 @@ for step in "$@"; do
       ;;
     sanitize)
       for tool in memcheck racecheck; do
-        compute-sanitizer --tool $tool --error-exitcode 1 "$TESTS" --gtest_color=no \
-          --gtest_filter="${SANITIZE_FILTER:-*Kernel*:*Attention*:*Sampler*:*Elementwise*:*Dummy*:CudaBackendParity/*.Logits*}" \
+        timeout ${SANITIZE_SECONDS:-200} compute-sanitizer --tool $tool --error-exitcode 1 "$TESTS" --gtest_color=no \
+          --gtest_filter="${SANITIZE_FILTER:-ElementwiseKernels.*:FillDummyBf16.*:PagedAttentionPrefill.*:PagedAttentionDecode.*:SamplerKernel.Matches*:Presets/CudaBackendParity.Logits*:Presets/CudaBackendParity.GreedyTokensMatchWithPreemption*}" \
           > "$OUT/sanitize_$tool.log" 2>&1
         echo "compute-sanitizer $tool: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$OUT/sanitize_$tool.log") clean summaries)"
         grep -E "ERROR SUMMARY" "$OUT/sanitize_$tool.log" | sort | uniq -c | head -5

@@ -10,6 +10,8 @@
 namespace iol::backend::cuda::kernels {
 namespace {
 
+__device__ __forceinline__ float round_bf16(float x) { return __bfloat162float(__float2bfloat16_rn(x)); }
+
 constexpr int kThreads = 128;
 constexpr int kMaxHalfDim = 128;  // head_dim <= 256
 
@@ -82,13 +84,15 @@ __global__ void __launch_bounds__(kThreads) rope_kv_write_kernel(bf16* qkv, cons
     Bf16Group<kPairs> a, b;
     a.load(x);
     b.load(x + half);
-    // rotate_half: (a, b) -> (a cos - b sin, b cos + a sin), fp32, rounded once.
+    // rotate_half: (a, b) -> (a cos - b sin, b cos + a sin) with transformers' (and vLLM's) bf16
+    // rounding: cos and sin rounded to bf16, each product rounded, then the sum. At long positions
+    // the fp32 rotation drifts from what bf16 checkpoints were trained and evaluated with.
 #pragma unroll
     for (int i = 0; i < kPairs; ++i) {
-      const float c = cos_table[first + i], s = sin_table[first + i];
+      const float c = round_bf16(cos_table[first + i]), s = round_bf16(sin_table[first + i]);
       const float a_i = a.v[i], b_i = b.v[i];
-      a.v[i] = a_i * c - b_i * s;
-      b.v[i] = b_i * c + a_i * s;
+      a.v[i] = round_bf16(a_i * c) - round_bf16(b_i * s);
+      b.v[i] = round_bf16(b_i * c) + round_bf16(a_i * s);
     }
     bf16* cached = nullptr;
     if (head >= num_heads && slot >= 0) cached = k_cache + slot * kv_size + int64_t{head - num_heads} * head_dim + first;
