@@ -7,11 +7,11 @@ set -euo pipefail
 iol=${1:?usage: default_bench.sh path/to/iol}
 mkdir -p reports
 if "$iol" bench --list-backends | grep -qx cuda && command -v nvidia-smi >/dev/null && nvidia-smi -L >/dev/null 2>&1; then
-  preset=llama-3.1-8b scenario=bench/scenarios/default-gpu.yaml
+  preset=llama-3.1-8b scenario=bench/scenarios/default-gpu.yaml extra=(--backend cuda --max-model-len 4096)
 else
-  preset=tiny scenario=bench/scenarios/default-cpu.yaml
+  preset=tiny scenario=bench/scenarios/default-cpu.yaml extra=(--backend cpu)
 fi
 echo "make bench: $scenario with preset $preset (dummy weights)" >&2
-"$iol" bench --preset "$preset" --load-format dummy --scenario "$scenario" --out reports/results.jsonl --tag make-bench
+"$iol" bench --preset "$preset" --load-format dummy --scenario "$scenario" "${extra[@]}" --out reports/results.jsonl --tag make-bench
 "$iol" report reports/results.jsonl --out reports/report.md
 echo "make bench: results in reports/results.jsonl, report in reports/report.md" >&2
