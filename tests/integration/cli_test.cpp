@@ -248,7 +248,8 @@ TEST(Cli, BinaryLinksOnlyToolchainRuntimeLibraries) {
   while (fgets(line.data(), line.size(), pipe)) {
     std::string text(line.data());
     bool allowed = text.find("linux-vdso") != std::string::npos || text.find("ld-linux") != std::string::npos;
-    for (const char* lib : {"libc.so", "libm.so", "libstdc++.so", "libgcc_s.so", "libpthread.so", "libdl.so", "librt.so"})
+    for (const char* lib : {"libc.so", "libm.so", "libstdc++.so", "libgcc_s.so", "libpthread.so", "libdl.so", "librt.so",
+                            "libcublasLt.so.13"})
       allowed |= text.find(lib) != std::string::npos;
     EXPECT_TRUE(allowed) << "unexpected shared library: " << text;
   }
