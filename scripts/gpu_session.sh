@@ -2,7 +2,8 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [bench] [sanitize]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [sanitize] [ncu-decode]
+# sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
 set -uo pipefail
 OUT=${OUT:-gpu-out}
@@ -43,13 +44,24 @@ for step in "$@"; do
       for f in "$results"/*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
     sanitize)
-      for tool in memcheck racecheck; do
+      for tool in ${SANITIZE_TOOLS:-memcheck racecheck}; do
         timeout ${SANITIZE_SECONDS:-200} compute-sanitizer --tool $tool --error-exitcode 1 "$TESTS" --gtest_color=no \
           --gtest_filter="${SANITIZE_FILTER:-ElementwiseKernels.*:FillDummyBf16.*:PagedAttentionPrefill.*:PagedAttentionDecode.*:SamplerKernel.Matches*:Presets/CudaBackendParity.Logits*:Presets/CudaBackendParity.GreedyTokensMatchWithPreemption*}" \
           > "$OUT/sanitize_$tool.log" 2>&1
-        echo "compute-sanitizer $tool: exit $? ($(grep -c 'ERROR SUMMARY: 0 errors' "$OUT/sanitize_$tool.log") clean summaries)"
-        grep -E "ERROR SUMMARY" "$OUT/sanitize_$tool.log" | sort | uniq -c | head -5
+        echo "compute-sanitizer $tool: exit $? ($(grep -cE '(ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards)' "$OUT/sanitize_$tool.log") clean summaries)"
+        grep -E "(ERROR|RACECHECK) SUMMARY" "$OUT/sanitize_$tool.log" | sort | uniq -c | head -5
       done
+      ;;
+    ncu-decode)
+      # Per-kernel time and DRAM bytes of decode steps (eager, so each kernel is its own launch):
+      # NCU_BATCH concurrent requests; the skip passes weight init, prefill and the first steps.
+      b=${NCU_BATCH:-1}
+      ncu --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
+        --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__grid_size,launch__block_size \
+        "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --no-cuda-graphs \
+        --num-requests $b --input-len ${NCU_INPUT_LEN:-128} --output-len 64 --arrival closed --concurrency $b \
+        --out /tmp/ncu-bench.jsonl > "$OUT/ncu_decode_b$b.csv" 2> "$OUT/ncu_decode_b$b.err"
+      echo "ncu decode batch $b: exit $?, $(wc -l < "$OUT/ncu_decode_b$b.csv") lines"; tail -3 "$OUT/ncu_decode_b$b.err"
       ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac

@@ -7,8 +7,13 @@ on the same torch version), saves them in bf16 with safetensors, loads them back
 eager attention and records, per model:
   OUT/NAME/                  config.json + model.safetensors (what the test loads with iol's loader)
   OUT/NAME.json              prompts, greedy tokens, per-step top-2 gaps, shapes, versions, GPU
-  OUT/NAME.logits.f32        little-endian float32 [positions][vocab]: the logits at every position of
-                             every prompt (one prefill per prompt), prompts concatenated in order
+  OUT/NAME.logits.f32        little-endian float32 [positions][vocab]: the bf16 model's logits at every
+                             position of every prompt (one prefill per prompt), prompts concatenated
+  OUT/NAME.fp32.logits.f32   the same for the same checkpoint run in fp32 (TF32 off): the exact result
+                             of these weights, which the fp32 CPU backend must match closely and from
+                             which transformers' own bf16 error is measured
+An existing OUT/NAME/model.safetensors is reused (so the committed checkpoint does not churn with the
+torch version); --recreate-checkpoints writes it afresh.
 
 Usage (GPU machine, torch + transformers installed):
   python3 tests/reference/make_hf_bf16_reference.py --out tests/fixtures/hf_bf16
@@ -107,6 +112,7 @@ def top2_gap(row):
 def main():
     parser = argparse.ArgumentParser()
     parser.add_argument("--out", required=True)
+    parser.add_argument("--recreate-checkpoints", action="store_true")
     args = parser.parse_args()
     if not torch.cuda.is_available():
         sys.exit("make_hf_bf16_reference.py: needs a CUDA GPU (the reference is transformers in bf16 on CUDA)")
@@ -114,18 +120,26 @@ def main():
     torch.manual_seed(SEED)
     generator = torch.Generator().manual_seed(SEED)
     gpu = torch.cuda.get_device_name(0)
+    # The fp32 reference must be fp32 throughout: no TF32 in matmuls or convolutions.
+    torch.backends.cuda.matmul.allow_tf32 = False
+    torch.backends.cudnn.allow_tf32 = False
 
     for name, model_class, make_config in MODELS:
         start = time.time()
         model_dir = os.path.join(args.out, name)
         os.makedirs(model_dir, exist_ok=True)
         torch.manual_seed(SEED)  # transformers' own init draws from the global generator
-        create_checkpoint(model_class, make_config(), model_dir, generator)
+        if args.recreate_checkpoints or not os.path.exists(os.path.join(model_dir, "model.safetensors")):
+            create_checkpoint(model_class, make_config(), model_dir, generator)
+        else:
+            print(f"{name}: reusing {model_dir}/model.safetensors")
+        dtype_kwarg = "dtype" if TRANSFORMERS_5 else "torch_dtype"  # 5.x renamed torch_dtype
+        model_fp32 = model_class.from_pretrained(model_dir, attn_implementation="eager",
+                                                 **{dtype_kwarg: torch.float32}).to("cuda").eval()
 
         # Eager attention: the plain math path (matmul, fp32 softmax, matmul), not SDPA/flash kernels
         # whose fused, backend-chosen reductions are a second implementation to match rather than the
         # model's definition.
-        dtype_kwarg = "dtype" if TRANSFORMERS_5 else "torch_dtype"  # 5.x renamed torch_dtype
         model = model_class.from_pretrained(model_dir, attn_implementation="eager", **{dtype_kwarg: torch.bfloat16})
         model = model.to("cuda").eval()
         model.generation_config.eos_token_id = None
@@ -133,13 +147,14 @@ def main():
         vocab = model.config.vocab_size
 
         prompt_generator = torch.Generator().manual_seed(SEED + 1)
-        blobs, prompts, row = [], [], 0
+        blobs, blobs_fp32, prompts, row = [], [], [], 0
         for length in PROMPT_LENGTHS:
             prompt = torch.randint(0, vocab, (length,), generator=prompt_generator).tolist()
             ids = torch.tensor([prompt], device="cuda")
             with torch.no_grad():
                 # The bf16 model's logits (bf16 values), copied to fp32 for the file.
                 logits = model(ids).logits[0].float().cpu()
+                logits_fp32 = model_fp32(ids).logits[0].float().cpu()
                 out = model.generate(ids, attention_mask=torch.ones_like(ids), do_sample=False,
                                      max_new_tokens=NUM_GREEDY, min_new_tokens=0, num_beams=1,
                                      output_logits=True, return_dict_in_generate=True)
@@ -152,6 +167,10 @@ def main():
                 if int(torch.argmax(step)) != greedy[k] and top2_gap(step) > 0:
                     sys.exit(f"{name}: greedy token {k} of the {length}-token prompt is not the argmax")
             blobs.append(logits.numpy().astype("<f4"))
+            blobs_fp32.append(logits_fp32.numpy().astype("<f4"))
+            # transformers' own bf16 error: worst over positions of max|bf16 − fp32| / max|fp32|.
+            bf16_error = float(((logits - logits_fp32).abs().max(dim=1).values
+                                / logits_fp32.abs().max(dim=1).values).max())
             prompts.append({
                 "prompt_ids": prompt,
                 "num_positions": length,
@@ -162,13 +181,15 @@ def main():
                 "greedy_top2_gaps": [top2_gap(step) for step in step_logits],
                 "greedy_max_abs_logits": [float(step.abs().max()) for step in step_logits],
                 "prompt_last_top2_gap": top2_gap(logits[-1]),
+                "bf16_vs_fp32_worst_ratio": bf16_error,
             })
             row += length
 
-        logits_file = name + ".logits.f32"
-        with open(os.path.join(args.out, logits_file), "wb") as f:
-            for blob in blobs:
-                f.write(blob.tobytes())
+        logits_file, fp32_logits_file = name + ".logits.f32", name + ".fp32.logits.f32"
+        for file, file_blobs in ((logits_file, blobs), (fp32_logits_file, blobs_fp32)):
+            with open(os.path.join(args.out, file), "wb") as f:
+                for blob in file_blobs:
+                    f.write(blob.tobytes())
         cfg = model.config
         record = {
             "name": name,
@@ -192,6 +213,7 @@ def main():
             "cuda": torch.version.cuda,
             "gpu": gpu,
             "logits_file": logits_file,
+            "fp32_logits_file": fp32_logits_file,
             "logits_dtype": "float32 little-endian",
             "logits_shape": [row, vocab],
             "num_greedy": NUM_GREEDY,
@@ -201,13 +223,14 @@ def main():
             json.dump(record, f, indent=1)
 
         size = sum(os.path.getsize(os.path.join(model_dir, f)) for f in os.listdir(model_dir))
-        size += os.path.getsize(os.path.join(args.out, logits_file))
+        size += sum(os.path.getsize(os.path.join(args.out, f)) for f in (logits_file, fp32_logits_file))
         min_gap = min(min(p["greedy_top2_gaps"]) for p in prompts)
         distinct = len({t for p in prompts for t in p["greedy_ids"]})
         print(f"{name}: {type(model).__name__}, {row} positions x {vocab} logits, "
               f"{len(prompts)}x{NUM_GREEDY} greedy tokens ({distinct} distinct, min top-2 gap {min_gap:.3g}), "
+              f"bf16 vs fp32 worst {max(p['bf16_vs_fp32_worst_ratio'] for p in prompts):.4f}, "
               f"{size / 1e6:.1f} MB, {time.time() - start:.1f} s on {gpu}")
-        del model
+        del model, model_fp32
         torch.cuda.empty_cache()
 
 
