@@ -32,13 +32,22 @@ for step in "$@"; do
       "$TESTS" --gtest_color=no --gtest_filter='*Hf*:*hf*' 2>&1 | tee "$OUT/hf_parity.log" | tail -30
       ;;
     bench)
-      results=bench/results/$slug
+      # One process per workload; the first measures the ceilings (read/copy bandwidth, BF16 GEMM
+      # peak) that the figures are read against. BENCH_OUT: where the records go.
+      results=${BENCH_OUT:-bench/results/$slug}
       mkdir -p "$results"
       common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096)
-      "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 128 --output-len 256 \
-        --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag batch1-decode 2>&1 | tail -2
+      "$IOL" bench "${common[@]}" --measure-ceilings --num-requests 8 --warmup-requests 1 --input-len 128 --output-len 256 \
+        --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag batch1-decode 2>&1 | tail -3
+      "$IOL" bench "${common[@]}" --no-decode-gemv --num-requests 8 --warmup-requests 1 --input-len 128 --output-len 256 \
+        --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag batch1-decode-cublas 2>&1 | tail -2
       "$IOL" bench "${common[@]}" --num-requests 2000 --warmup-requests 32 --input-len 128 --output-len 128 \
         --arrival offline --out "$results/offline-128-128.jsonl" --tag offline-128-128 2>&1 | tail -2
+      for limits in ${OFFLINE_LIMITS:-512:8192}; do  # max_num_seqs:max_num_batched_tokens
+        "$IOL" bench "${common[@]}" --num-requests 2000 --warmup-requests 32 --input-len 128 --output-len 128 \
+          --max-num-seqs ${limits%%:*} --max-num-batched-tokens ${limits##*:} --arrival offline \
+          --out "$results/offline-128-128.jsonl" --tag offline-128-128-s${limits%%:*}-t${limits##*:} 2>&1 | tail -2
+      done
       "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 2048 --output-len 1 \
         --arrival closed --concurrency 1 --max-num-batched-tokens 4096 --out "$results/ttft-2048.jsonl" --tag ttft-2048 2>&1 | tail -2
       for f in "$results"/*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done

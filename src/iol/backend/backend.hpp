@@ -4,6 +4,7 @@
 // loading the weights.
 #pragma once
 #include <cstdint>
+#include <optional>
 #include <span>
 #include <string>
 #include <utility>
@@ -33,6 +34,14 @@ struct KvCacheSpec {
   int64_t bytes_per_block = 0;  // K and V, all layers
 };
 
+// Measured limits of the device a backend runs on (bytes/s and FLOP/s; 0 when not measured).
+struct HardwareCeilings {
+  double read_bytes_per_s = 0;   // read-only stream over stream_bytes
+  double copy_bytes_per_s = 0;   // device-to-device copy, bytes read + written
+  double bf16_gemm_flops = 0;    // BF16 GEMM 8192³, fp32 accumulation
+  int64_t stream_bytes = 0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -50,6 +59,9 @@ class Backend {
   // Copies whole KV blocks (every layer, K and V), {source, destination} pairs: copy-on-write
   // of blocks shared by parallel samples. Runs before the step's forward.
   virtual void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) = 0;
+  // The device's bandwidth and GEMM ceilings, measured now (seconds of device time), where the
+  // backend can; the benchmark stores them beside its figures.
+  virtual std::optional<HardwareCeilings> measure_ceilings() { return std::nullopt; }
 };
 
 }  // namespace iol::backend

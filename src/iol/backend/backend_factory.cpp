@@ -55,6 +55,7 @@ CreatedBackend create_cuda(const BackendOptions& options, const model::ModelSour
   o.max_num_batched_tokens = options.max_num_batched_tokens;
   o.max_model_len = options.max_model_len;
   o.cuda_graphs = options.cuda_graphs;
+  o.decode_gemv = options.decode_gemv;
   CreatedBackend created;
   std::unique_ptr<cuda::CudaBackend> backend;
   if (model::uses_dummy_weights(source)) {

@@ -21,6 +21,7 @@ struct BackendOptions {
   int64_t max_num_batched_tokens = 2048;
   int64_t max_model_len = 0;          // 0 = the config's
   bool cuda_graphs = true;
+  bool decode_gemv = true;            // cuda: our fused GEMV for steps of <= 4 tokens (else cuBLASLt)
   size_t cpu_threads = 0;             // 0 = all cores
 };
 

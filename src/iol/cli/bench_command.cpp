@@ -13,6 +13,7 @@
 #include "iol/bench/environment.hpp"
 #include "iol/bench/metrics.hpp"
 #include "iol/bench/nvml_sampler.hpp"
+#include "iol/bench/request_list.hpp"
 #include "iol/bench/results.hpp"
 #include "iol/bench/runner.hpp"
 #include "iol/bench/workload.hpp"
@@ -21,6 +22,8 @@
 #include "iol/cli/model_options.hpp"
 #include "iol/cli/tokenizer_loading.hpp"
 #include "iol/core/error.hpp"
+#include "iol/git_commit.hpp"
+#include "iol/version.hpp"
 
 namespace iol::cli {
 
@@ -39,9 +42,11 @@ struct BenchOptions {
   int64_t seed = -1;
   std::string slo;
   std::string out = "reports/results.jsonl";
+  std::string export_requests;
   std::string tag;
   std::string nvml_library = "libnvidia-ml.so.1";
   bool quiet = false;
+  bool measure_ceilings = false;
   bool list_backends = false;
 };
 
@@ -118,6 +123,13 @@ void run_bench(const BenchOptions& o) {
     if (static_cast<int64_t>(r.prompt_ids.size()) + r.output_len > backend_options.max_model_len)
       fail("workload: a request of {} + {} tokens exceeds --max-model-len {}", r.prompt_ids.size(), r.output_len,
            backend_options.max_model_len);
+  if (!o.export_requests.empty()) {
+    const nlohmann::json extra = {{"model", loaded.description}, {"vocab_size", config.vocab_size},
+                                  {"iol_version", std::string(kVersion)}, {"git_commit", std::string(kGitCommit)}};
+    bench::write_request_list(o.export_requests, spec, requests, extra);
+    fmt::print(stderr, "iol bench: {} requests of {} written to {}\n", requests.size(), spec.name, o.export_requests);
+    return;
+  }
   backend::CreatedBackend created = backend::create_backend(backend_options, source, config);
   backend::Backend& backend = *created.backend;
   engine::EngineConfig engine_config = o.engine.to_config(config, backend.kv_cache_spec());
@@ -127,6 +139,19 @@ void run_bench(const BenchOptions& o) {
                engine_config.block_size,
                static_cast<double>(backend.kv_cache_spec().bytes_per_block * engine_config.num_kv_blocks) / (1 << 30));
 
+  // Ceilings first, before the engine's timings, on the same device and process.
+  nlohmann::json ceilings = nullptr;
+  if (o.measure_ceilings) {
+    if (auto c = backend.measure_ceilings()) {
+      ceilings = {{"read_bytes_per_s", c->read_bytes_per_s}, {"copy_bytes_per_s", c->copy_bytes_per_s},
+                  {"bf16_gemm_flops", c->bf16_gemm_flops}, {"stream_bytes", c->stream_bytes}};
+      if (!o.quiet)
+        fmt::print(stderr, "iol bench: ceilings: read {:.2f} TB/s, copy {:.2f} TB/s, bf16 GEMM 8192³ {:.0f} TFLOP/s\n",
+                   c->read_bytes_per_s / 1e12, c->copy_bytes_per_s / 1e12, c->bf16_gemm_flops / 1e12);
+    } else {
+      fmt::print(stderr, "iol bench: --measure-ceilings: the {} backend cannot measure them; none recorded\n", backend.name());
+    }
+  }
   bench::NvmlSampler nvml(o.nvml_library);
   const nlohmann::json environment = bench::collect_environment(nvml);
   const std::string base_id = make_run_id();
@@ -183,6 +208,7 @@ void run_bench(const BenchOptions& o) {
             {"kv_cache_memory_bytes", backend.kv_cache_spec().bytes_per_block * engine_config.num_kv_blocks},
             {"kv_cache_dtype", std::string(dtype_name(backend.kv_cache_spec().dtype))},
             {"cuda_graphs", backend.name() == "cuda" && !o.engine.no_cuda_graphs},
+            {"decode_gemv", backend.name() == "cuda" && !o.engine.no_decode_gemv},
             {"max_num_seqs", engine_config.max_num_seqs},
             {"max_num_batched_tokens", engine_config.max_num_batched_tokens},
             {"max_model_len", engine_config.max_model_len},
@@ -199,6 +225,7 @@ void run_bench(const BenchOptions& o) {
         {"process", bench::process_stats()},
         {"environment", environment},
         {"requests_file", traces_path}};
+    if (!ceilings.is_null()) record["ceilings"] = ceilings;
     bench::append_jsonl(o.out, record);
     bench::append_request_traces(traces_path, run_id, traces);
     fmt::print(stderr, "iol bench: {} {}: {} ok, {} failed, {} aborted in {:.2f} s; {:.2f} req/s, {:.1f} output tok/s; "
@@ -235,9 +262,13 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("--seed", options->seed, "Workload seed");
   command->add_option("--slo", options->slo, "Goodput SLOs, e.g. ttft_ms=200,tpot_ms=50,e2e_ms=5000");
   command->add_option("--out", options->out, "Results file (appended)")->capture_default_str();
+  command->add_option("--export-requests", options->export_requests,
+                      "Write the exact request list (JSONL, docs/baseline.md) for another runner and exit");
   command->add_option("--tag", options->tag, "Free-form label stored in the records");
   command->add_option("--nvml-library", options->nvml_library, "NVML library to dlopen")->capture_default_str();
   command->add_flag("--quiet", options->quiet, "No progress on stderr");
+  command->add_flag("--measure-ceilings", options->measure_ceilings,
+                    "Measure the device's read/copy bandwidth and BF16 GEMM peak first and store them in the records");
   command->add_flag("--list-backends", options->list_backends, "Print the backends this build can run and exit");
   command->callback([options, &runner] { runner = [options] { run_bench(*options); }; });
 }

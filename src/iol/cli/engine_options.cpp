@@ -15,6 +15,8 @@ void EngineOptions::add_to(CLI::App& command) {
                      "cuda: fraction of device memory for weights, activations and the KV pool")
       ->capture_default_str();
   command.add_flag("--no-cuda-graphs", no_cuda_graphs, "cuda: launch every step's kernels one by one");
+  command.add_flag("--no-decode-gemv", no_decode_gemv,
+                   "cuda: steps of <= 4 tokens use cuBLASLt GEMMs instead of the fused decode GEMV");
   command.add_option("--block-size", block_size, "KV-cache block size in tokens")->capture_default_str();
   command.add_option("--max-num-seqs", max_num_seqs, "Sequences running at once at most")->capture_default_str();
   command.add_option("--max-num-batched-tokens", max_num_batched_tokens, "Tokens per engine step at most")
@@ -42,6 +44,7 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.max_num_batched_tokens = max_num_batched_tokens;
   options.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
   options.cuda_graphs = !no_cuda_graphs;
+  options.decode_gemv = !no_decode_gemv;
   options.cpu_threads = threads;
   return options;
 }

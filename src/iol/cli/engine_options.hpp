@@ -17,6 +17,7 @@ struct EngineOptions {
   int64_t kv_cache_memory = 0;  // 0: the backend decides (cpu: 256 MiB; cuda: --gpu-memory-utilization)
   double gpu_memory_utilization = 0.90;
   bool no_cuda_graphs = false;
+  bool no_decode_gemv = false;
   int64_t block_size = 16;
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;

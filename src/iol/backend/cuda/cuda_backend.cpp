@@ -10,8 +10,10 @@
 #include "iol/backend/cuda/cublaslt_gemm.hpp"
 #include "iol/backend/cuda/cuda_check.hpp"
 #include "iol/backend/cuda/device_buffer.hpp"
+#include "iol/backend/cuda/hardware_ceilings.cuh"
 #include "iol/backend/cuda/kernels/dummy_weights.cuh"
 #include "iol/backend/cuda/kernels/elementwise.cuh"
+#include "iol/backend/cuda/kernels/gemv.cuh"
 #include "iol/backend/cuda/kernels/paged_attention.cuh"
 #include "iol/backend/cuda/kernels/sampler.cuh"
 #include "iol/backend/rope.hpp"
@@ -451,9 +453,74 @@ struct CudaBackend::Impl {
     return p;
   }
 
+  // RoPE on q/k of the qkv rows with the K/V write through slot_mapping, then paged attention of
+  // the decode sequences and of the prefill sequences into attn_out.
+  void attention(const StepShape& shape, int l) {
+    kernels::rope_kv_write(qkv.as<bf16>(), device_meta.positions, device_meta.slot_mapping, inv_freq.as<float>(),
+                           shape.num_tokens, static_cast<int>(config.num_attention_heads),
+                           static_cast<int>(config.num_key_value_heads), static_cast<int>(head_dim),
+                           k_cache.as<bf16>() + l * layer_stride, v_cache.as<bf16>() + l * layer_stride, stream);
+    kernels::PagedAttentionParams p = attention_params(l);
+    if (shape.num_decode > 0) {
+      p.seq_indices = device_meta.decode_seqs;
+      p.num_selected = shape.num_decode;
+      p.max_query_len = 1;
+      p.max_context_len = shape.max_context_len;
+      kernels::paged_attention_decode(p, kMaxDecodeSplits, decode_workspace.data(), stream);
+    }
+    if (shape.num_prefill > 0) {
+      p.seq_indices = device_meta.prefill_seqs;
+      p.num_selected = shape.num_prefill;
+      p.max_query_len = shape.max_query_len;
+      p.max_context_len = shape.max_context_len;
+      kernels::paged_attention_prefill(p, stream);
+    }
+  }
+
+  // The forward of a step of at most kMaxGemvRows tokens: each linear layer is one kernels::gemv
+  // that streams its weights once, with the RMSNorm in front, SwiGLU and the residual add fused
+  // in, so a layer is 4 GEMVs + RoPE/KV write + attention. The residual stream x is updated in
+  // place by the O and down projections (the same roundings as add_rms_norm's add).
+  void forward_gemv(const StepShape& shape) {
+    const int T = shape.num_tokens, H = static_cast<int>(hidden);
+    const float eps = static_cast<float>(config.rms_norm_eps);
+    bf16* x = residual.as<bf16>();
+    auto run = [&](const bf16* in, const bf16* weight, const bf16* bias, const bf16* norm, int n, int k,
+                   kernels::GemvEpilogue epilogue, void* out, int rows) {
+      kernels::GemvParams g;
+      g.x = in;
+      g.m = rows;
+      g.n = n;
+      g.k = k;
+      g.w = weight;
+      g.bias = bias;
+      g.norm_weight = norm;
+      g.norm_eps = eps;
+      g.epilogue = epilogue;
+      g.out = out;
+      kernels::gemv(g, stream);
+    };
+    using E = kernels::GemvEpilogue;
+    kernels::embedding(embed, device_meta.token_ids, T, H, x, stream);
+    for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
+      const LayerView& w = layers[static_cast<size_t>(l)];
+      run(x, w.qkv, w.qkv_bias, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), T);
+      attention(shape, l);
+      run(attn_out.as<bf16>(), w.o, w.o_bias, nullptr, H, static_cast<int>(q_size), E::AddResidual, x, T);
+      run(x, w.gate_up, w.gate_up_bias, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), T);
+      run(act.as<bf16>(), w.down, w.down_bias, nullptr, H, static_cast<int>(inter), E::AddResidual, x, T);
+    }
+    // Gather the logits rows of the residual stream, then final norm + LM head in one GEMV.
+    if (shape.num_logits_rows == 0) return;
+    kernels::embedding(x, device_meta.logits_indices, shape.num_logits_rows, H, final_rows.as<bf16>(), stream);
+    run(final_rows.as<bf16>(), lm_head, nullptr, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(),
+        shape.num_logits_rows);
+  }
+
   // The forward of `shape` (num_tokens rows, num_decode decode sequences first in decode_seqs,
   // num_prefill in prefill_seqs), leaving fp32 logits of num_logits_rows rows in `logits`.
   void forward(const StepShape& shape) {
+    if (options.decode_gemv && shape.num_tokens <= kernels::kMaxGemvRows) return forward_gemv(shape);
     const int T = shape.num_tokens, H = static_cast<int>(hidden);
     const float eps = static_cast<float>(config.rms_norm_eps);
     bf16 *x = residual.as<bf16>(), *n = normed.as<bf16>(), *y = proj.as<bf16>();
@@ -463,25 +530,7 @@ struct CudaBackend::Impl {
       if (l == 0) kernels::rms_norm(x, nullptr, w.input_norm, eps, T, H, n, stream);
       else kernels::add_rms_norm(x, y, w.input_norm, eps, T, H, n, stream);
       gemm->linear(n, w.qkv, w.qkv_bias, qkv.data(), T, static_cast<int>(qkv_size), H, false, stream);
-      kernels::rope_kv_write(qkv.as<bf16>(), device_meta.positions, device_meta.slot_mapping, inv_freq.as<float>(), T,
-                             static_cast<int>(config.num_attention_heads), static_cast<int>(config.num_key_value_heads),
-                             static_cast<int>(head_dim), k_cache.as<bf16>() + l * layer_stride,
-                             v_cache.as<bf16>() + l * layer_stride, stream);
-      kernels::PagedAttentionParams p = attention_params(l);
-      if (shape.num_decode > 0) {
-        p.seq_indices = device_meta.decode_seqs;
-        p.num_selected = shape.num_decode;
-        p.max_query_len = 1;
-        p.max_context_len = shape.max_context_len;
-        kernels::paged_attention_decode(p, kMaxDecodeSplits, decode_workspace.data(), stream);
-      }
-      if (shape.num_prefill > 0) {
-        p.seq_indices = device_meta.prefill_seqs;
-        p.num_selected = shape.num_prefill;
-        p.max_query_len = shape.max_query_len;
-        p.max_context_len = shape.max_context_len;
-        kernels::paged_attention_prefill(p, stream);
-      }
+      attention(shape, l);
       gemm->linear(attn_out.as<bf16>(), w.o, w.o_bias, y, T, H, static_cast<int>(q_size), false, stream);
       kernels::add_rms_norm(x, y, w.post_norm, eps, T, H, n, stream);
       gemm->linear(n, w.gate_up, w.gate_up_bias, gate_up.data(), T, static_cast<int>(2 * inter), H, false, stream);
@@ -538,7 +587,29 @@ struct CudaBackend::Impl {
       shape.num_tokens = shape.num_seqs = shape.num_logits_rows = b;
       warm_gemm_plans(shape.num_tokens, shape.num_logits_rows);
     }
+    // The decode GEMV's per-shape launch configuration too (one eager run of each bucket's shapes).
+    for (int b : buckets)
+      if (options.decode_gemv && b <= kernels::kMaxGemvRows) warm_gemv(b);
+    IOL_CUDA_CHECK(cudaStreamSynchronize(stream));
     for (int b : buckets) graphs[b] = capture(b);
+  }
+
+  void warm_gemv(int rows) {
+    // Every GEMV shape of a step of `rows` tokens, on the (unused) activation buffers.
+    const LayerView& w = layers.front();
+    const int H = static_cast<int>(hidden);
+    auto run = [&](const bf16* in, const bf16* weight, const bf16* norm, int n, int k, kernels::GemvEpilogue e, void* out) {
+      kernels::GemvParams g;
+      g.x = in, g.m = rows, g.n = n, g.k = k, g.w = weight, g.norm_weight = norm, g.epilogue = e, g.out = out;
+      g.norm_eps = static_cast<float>(config.rms_norm_eps);
+      kernels::gemv(g, stream);
+    };
+    using E = kernels::GemvEpilogue;
+    run(normed.as<bf16>(), w.qkv, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data());
+    run(attn_out.as<bf16>(), w.o, nullptr, H, static_cast<int>(q_size), E::AddResidual, residual.data());
+    run(normed.as<bf16>(), w.gate_up, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data());
+    run(act.as<bf16>(), w.down, nullptr, H, static_cast<int>(inter), E::AddResidual, residual.data());
+    run(final_rows.as<bf16>(), lm_head, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data());
   }
 
   void warm_gemm_plans(int tokens, int logits_rows) {
@@ -669,6 +740,11 @@ void CudaBackend::copy_blocks(std::span<const std::pair<int32_t, int32_t>> copie
     // The staging area is reused by the next chunk: wait for this one's copy.
     IOL_CUDA_CHECK(cudaStreamSynchronize(m.stream));
   }
+}
+
+std::optional<HardwareCeilings> CudaBackend::measure_ceilings() {
+  const MeasuredCeilings m = measure_hardware_ceilings(*impl_->gemm, impl_->stream);
+  return HardwareCeilings{m.read_bytes_per_s, m.copy_bytes_per_s, m.bf16_gemm_flops, m.stream_bytes};
 }
 
 std::vector<float> CudaBackend::read_kv_cache(int64_t layer, bool values) const {

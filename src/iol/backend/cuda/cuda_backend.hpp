@@ -23,6 +23,9 @@ struct CudaBackendOptions {
   int64_t max_model_len = 0;          // 0 = the config's max_position_embeddings
   int64_t max_logits_rows = 0;       // rows compute_logits may ask for; 0 = max_num_seqs (engine steps)
   bool cuda_graphs = true;
+  // Steps of at most kernels::kMaxGemvRows tokens run their linear layers through kernels::gemv
+  // (norm, SwiGLU and residual fused in) instead of cuBLASLt + separate kernels.
+  bool decode_gemv = true;
   int device = 0;
 };
 
@@ -40,6 +43,7 @@ class CudaBackend final : public Backend {
   void execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) override;
   void compute_logits(const ForwardBatch& batch, std::span<float> logits) override;
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override;
+  std::optional<HardwareCeilings> measure_ceilings() override;
 
   double load_seconds() const;
   // The KV cache of one layer as host values (bf16 → float), [num_blocks][block_size][kv_heads][head_dim].

@@ -17,12 +17,14 @@
 // Pass 2, grid (selected sequence, head): rescales the partials by exp2(max_k - max) and divides by
 // the merged sum (log-sum-exp combine); sequences with one partition are skipped.
 //
-// Partition: 512 tokens (kPartitionTokens). A CTA then streams 512 x head_dim x 4 bytes of K and
-// V (256 KiB at head_dim 128) — long enough that its pipeline fill, the cross-warp merge and the
-// partial written for pass 2 cost a few percent — and short enough that one sequence of 32k
-// tokens still spreads over 64 splits x num_kv_heads CTAs, so a lone long request fills an H100's
-// 132 SMs. When max_splits caps the split count the partition grows instead (the online softmax
-// has no length limit).
+// Partitions: the grid has num_splits partitions per sequence, chosen on the host so the whole grid
+// fills the GPU (about kTargetCtasPerSm CTAs per SM over all sequences and head groups, at most
+// max_splits, never more than one 64-token tile each). Each sequence then cuts its own attended
+// span evenly over those splits, in whole tiles (partition_tokens_for): a lone 150-token sequence
+// spreads over 3 CTAs per head group instead of 1, a lone 32k one over 32 CTAs of 1k tokens, and at
+// batch 256 every sequence stays in one CTA and skips pass 2. The cut depends only on the
+// sequence's own context length and the grid, so a CUDA graph captured for the longest context
+// serves every shorter one.
 //
 // The mma/ldmatrix/cp.async helpers repeat those of paged_attention_prefill.cu (one file per kernel).
 #include <algorithm>
@@ -46,7 +48,7 @@ constexpr int kTileKeys = kWarps * 16;  // one n16 slice of keys per warp
 // per SM, several times what Little's law asks at ~25 GB/s per SM and ~1-2 us of loaded latency.
 // 4 stages at 1 CTA per SM took 40% longer on an H100; 2 stages at 3 CTAs per SM about the same.
 constexpr int kStages = 3;              // 2 tiles in flight while one is consumed
-constexpr int kPartitionTokens = 512;
+constexpr int kTargetCtasPerSm = 2;  // the pass-1 kernel's occupancy (__launch_bounds__ below)
 constexpr int kMaxHeadsPerCta = 16;  // the rows of an m16 tile
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -117,6 +119,13 @@ struct DecodeWorkspace {
   float* partial_sum;
 };
 
+// The tokens of each of a sequence's partitions: its span cut evenly over the grid's splits, in
+// whole tiles. Pass 1 and pass 2 agree on it (same inputs).
+__device__ __forceinline__ int partition_tokens_for(int span, int num_splits) {
+  const int share = (span + num_splits - 1) / num_splits;
+  return max(kTileKeys, (share + kTileKeys - 1) / kTileKeys * kTileKeys);
+}
+
 template <int D>
 constexpr size_t decode_smem_bytes() {
   return static_cast<size_t>(kStages) * 2 * kTileKeys * D * sizeof(bf16);
@@ -124,8 +133,8 @@ constexpr size_t decode_smem_bytes() {
 
 template <int D>
 __global__ void __launch_bounds__(kThreads, 2)
-    paged_attention_decode_kernel(const PagedAttentionParams p, int heads_per_cta, int partition_tokens,
-                                  int num_splits, float scale_log2, DecodeWorkspace workspace) {
+    paged_attention_decode_kernel(const PagedAttentionParams p, int heads_per_cta, int num_splits, float scale_log2,
+                                  DecodeWorkspace workspace) {
   constexpr int kChunksPerRow = D / 8;
   constexpr int kRowsPerWave = kThreads / kChunksPerRow;
   constexpr int kWaves = kTileKeys / kRowsPerWave;
@@ -141,6 +150,7 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int seq = p.seq_indices[selected];
   const int context_len = p.context_lens[seq];
   const int lo = attended_lo(context_len, p.sliding_window);
+  const int partition_tokens = partition_tokens_for(context_len - lo, num_splits);
   const int seq_splits = (context_len - lo + partition_tokens - 1) / partition_tokens;
   const int split = blockIdx.z;
   if (split >= seq_splits) return;
@@ -346,13 +356,13 @@ __global__ void __launch_bounds__(kThreads, 2)
 // Pass 2: out = sum_k exp2(m_k - m) * o_k / sum_k exp2(m_k - m) * l_k over the sequence's splits.
 template <int D>
 __global__ void __launch_bounds__(D)
-    paged_attention_decode_combine_kernel(const PagedAttentionParams p, int partition_tokens, int num_splits,
-                                          DecodeWorkspace workspace) {
+    paged_attention_decode_combine_kernel(const PagedAttentionParams p, int num_splits, DecodeWorkspace workspace) {
   const int selected = blockIdx.x;
   const int head = blockIdx.y;
   const int seq = p.seq_indices[selected];
   const int context_len = p.context_lens[seq];
   const int lo = attended_lo(context_len, p.sliding_window);
+  const int partition_tokens = partition_tokens_for(context_len - lo, num_splits);
   const int seq_splits = (context_len - lo + partition_tokens - 1) / partition_tokens;
   if (seq_splits <= 1) return;  // pass 1 wrote this row
 
@@ -371,8 +381,8 @@ __global__ void __launch_bounds__(D)
 }
 
 template <int D>
-void launch_decode(const PagedAttentionParams& p, int heads_per_cta, int partition_tokens, int num_splits,
-                   DecodeWorkspace workspace, cudaStream_t stream) {
+void launch_decode(const PagedAttentionParams& p, int heads_per_cta, int num_splits, DecodeWorkspace workspace,
+                   cudaStream_t stream) {
   constexpr size_t kSmemBytes = decode_smem_bytes<D>();
   if constexpr (kSmemBytes > 48 * 1024) {
     static const bool configured = [] {
@@ -383,12 +393,12 @@ void launch_decode(const PagedAttentionParams& p, int heads_per_cta, int partiti
     (void)configured;
   }
   const dim3 grid(p.num_selected, p.num_heads / heads_per_cta, num_splits);
-  paged_attention_decode_kernel<D><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_cta, partition_tokens,
-                                                                           num_splits, p.scale * kLog2e, workspace);
+  paged_attention_decode_kernel<D><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_cta, num_splits,
+                                                                           p.scale * kLog2e, workspace);
   IOL_CUDA_LAUNCH_CHECK();
   if (num_splits > 1) {
     paged_attention_decode_combine_kernel<D>
-        <<<dim3(p.num_selected, p.num_heads), D, 0, stream>>>(p, partition_tokens, num_splits, workspace);
+        <<<dim3(p.num_selected, p.num_heads), D, 0, stream>>>(p, num_splits, workspace);
     IOL_CUDA_LAUNCH_CHECK();
   }
 }
@@ -414,29 +424,38 @@ void paged_attention_decode(const PagedAttentionParams& params, int max_splits, 
     fail("paged_attention_decode: head_dim {} is not supported (64 or 128); add a template instance",
          params.head_dim);
 
-  // Every selected row attends at most max_span positions; the grid's split count covers that.
+  // Every selected row attends at most max_span positions. Splits: enough CTAs to fill the GPU,
+  // but no more than one tile per split for the longest span, and at most max_splits.
   int max_span = params.sliding_window > 0 ? std::min(params.max_context_len, params.sliding_window)
                                            : params.max_context_len;
   max_span = std::max(max_span, 1);
-  const int num_splits = std::min(max_splits, (max_span + kPartitionTokens - 1) / kPartitionTokens);
-  const int even_share = (max_span + num_splits - 1) / num_splits;
-  const int partition_tokens = std::max(kPartitionTokens, (even_share + kTileKeys - 1) / kTileKeys * kTileKeys);
-  if (num_splits > 1 && workspace == nullptr)
-    fail("paged_attention_decode: {} splits need a workspace (paged_attention_decode_workspace_bytes)", num_splits);
+  static const int num_sms = [] {
+    int device = 0, sms = 0;
+    IOL_CUDA_CHECK(cudaGetDevice(&device));
+    IOL_CUDA_CHECK(cudaDeviceGetAttribute(&sms, cudaDevAttrMultiProcessorCount, device));
+    return sms;
+  }();
 
   // The largest power of two (<= 16) dividing the GQA group: one CTA's heads share a KV head.
   const int group_size = params.num_heads / params.num_kv_heads;
   int heads_per_cta = 1;
   while (heads_per_cta * 2 <= kMaxHeadsPerCta && group_size % (heads_per_cta * 2) == 0) heads_per_cta *= 2;
+  const int64_t ctas_per_split = int64_t{params.num_selected} * (params.num_heads / heads_per_cta);
+  const int64_t wanted = (int64_t{kTargetCtasPerSm} * num_sms + ctas_per_split - 1) / ctas_per_split;
+  const int num_splits = static_cast<int>(
+      std::clamp<int64_t>(std::min<int64_t>(wanted, (max_span + kTileKeys - 1) / kTileKeys), 1, max_splits));
+
+  if (num_splits > 1 && workspace == nullptr)
+    fail("paged_attention_decode: {} splits need a workspace (paged_attention_decode_workspace_bytes)", num_splits);
 
   const size_t partials = static_cast<size_t>(params.num_selected) * params.num_heads * num_splits;
   float* base = static_cast<float*>(workspace);
   const DecodeWorkspace parts{base, base ? base + partials * params.head_dim : nullptr,
                               base ? base + partials * (params.head_dim + 1) : nullptr};
   if (params.head_dim == 64)
-    launch_decode<64>(params, heads_per_cta, partition_tokens, num_splits, parts, stream);
+    launch_decode<64>(params, heads_per_cta, num_splits, parts, stream);
   else
-    launch_decode<128>(params, heads_per_cta, partition_tokens, num_splits, parts, stream);
+    launch_decode<128>(params, heads_per_cta, num_splits, parts, stream);
 }
 
 }  // namespace iol::backend::cuda::kernels

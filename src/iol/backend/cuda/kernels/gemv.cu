@@ -1,0 +1,260 @@
+// Decode GEMV (gemv.cuh). Floor: the weight bytes over DRAM bandwidth; everything else is hidden
+// behind that stream or small next to it.
+//
+// A CTA of 8 warps first stages the m input rows in shared memory (normalising them when the layer
+// has an RMSNorm in front: every CTA recomputes the norm of the few rows it needs, which costs an L2
+// read of m·k·2 bytes per CTA instead of a kernel launch and a DRAM round trip). Then each warp
+// takes output columns j = warp, warp + all warps, ... (one weight row each, or the gate row j and
+// up row n + j for SwiGLU): its lanes stream the row with 16-byte loads, kUnroll loads per lane in
+// flight (8 KiB per warp at k = 4096 — Little's law asks ~20 KB per SM at 3 TB/s), multiply by the
+// staged rows in fp32 and reduce with shuffles. The grid is what fits on the GPU at once (occupancy
+// query), so each CTA stages its rows once and the columns spread evenly over all warps.
+#include <algorithm>
+#include <cstdint>
+#include <map>
+
+#include "iol/backend/cuda/cuda_check.hpp"
+#include "iol/backend/cuda/kernels/gemv.cuh"
+#include "iol/core/error.hpp"
+
+namespace iol::backend::cuda::kernels {
+namespace {
+
+using bf16 = __nv_bfloat16;
+
+constexpr int kWarps = 8;
+constexpr int kThreads = kWarps * 32;
+constexpr int kVec = 8;  // bf16 per 16-byte load
+
+union Bf16x8 {
+  uint4 raw;
+  __nv_bfloat162 pair[4];
+};
+
+__device__ __forceinline__ float dot8(uint4 w, uint4 x, float acc) {
+  Bf16x8 a, b;
+  a.raw = w;
+  b.raw = x;
+#pragma unroll
+  for (int i = 0; i < 4; ++i) {
+    const float2 wf = __bfloat1622float2(a.pair[i]), xf = __bfloat1622float2(b.pair[i]);
+    acc = fmaf(wf.x, xf.x, acc);
+    acc = fmaf(wf.y, xf.y, acc);
+  }
+  return acc;
+}
+
+__device__ __forceinline__ float warp_sum(float v) {
+#pragma unroll
+  for (int offset = 16; offset > 0; offset >>= 1) v += __shfl_xor_sync(0xffffffffu, v, offset);
+  return v;
+}
+
+__device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(__float2bfloat16_rn(v)); }
+
+// silu(g) * up in fp32, as kernels::silu_mul (torch's silu: g / (1 + e^-g)).
+__device__ __forceinline__ float silu_times(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
+
+// Stages x [M][k] into xs, normalised as transformers' LlamaRMSNorm in bf16 when kNorm: fp32 sum of
+// squares, x * rsqrt(mean + eps) rounded to bf16, times the weight, rounded again.
+template <int M, bool kNorm>
+__device__ __forceinline__ void stage_rows(const GemvParams& p, bf16* xs) {
+  const int vecs = p.k / kVec;
+  const uint4* src = reinterpret_cast<const uint4*>(p.x);
+  uint4* dst = reinterpret_cast<uint4*>(xs);
+  if constexpr (!kNorm) {
+    for (int i = threadIdx.x; i < M * vecs; i += kThreads) dst[i] = src[i];
+  } else {
+    __shared__ float partial[M][kWarps];
+    float squares[M];
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      squares[m] = 0.0f;
+      for (int i = threadIdx.x; i < vecs; i += kThreads) {
+        Bf16x8 v;
+        v.raw = src[m * vecs + i];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 f = __bfloat1622float2(v.pair[e]);
+          squares[m] = fmaf(f.x, f.x, fmaf(f.y, f.y, squares[m]));
+        }
+      }
+      squares[m] = warp_sum(squares[m]);
+      if (threadIdx.x % 32 == 0) partial[m][threadIdx.x / 32] = squares[m];
+    }
+    __syncthreads();
+    const uint4* weight = reinterpret_cast<const uint4*>(p.norm_weight);
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      float total = 0.0f;
+#pragma unroll
+      for (int w = 0; w < kWarps; ++w) total += partial[m][w];
+      const float inv_rms = rsqrtf(total / static_cast<float>(p.k) + p.norm_eps);
+      for (int i = threadIdx.x; i < vecs; i += kThreads) {
+        Bf16x8 v, g, y;
+        v.raw = src[m * vecs + i];
+        g.raw = weight[i];
+#pragma unroll
+        for (int e = 0; e < 4; ++e) {
+          const float2 xf = __bfloat1622float2(v.pair[e]);
+          const float2 n = __bfloat1622float2(__floats2bfloat162_rn(xf.x * inv_rms, xf.y * inv_rms));
+          const float2 gf = __bfloat1622float2(g.pair[e]);
+          y.pair[e] = __floats2bfloat162_rn(gf.x * n.x, gf.y * n.y);
+        }
+        dst[m * vecs + i] = y.raw;
+      }
+    }
+  }
+  __syncthreads();
+}
+
+// acc[r][m] += W row r (rows[r]) · xs row m, over the whole k, by one warp.
+template <int M, int R>
+__device__ __forceinline__ void warp_dot_rows(const bf16* const (&rows)[R], const bf16* xs, int k,
+                                              float (&acc)[R][M]) {
+  constexpr int kUnroll = 8 / R;  // 16-byte weight loads in flight per lane
+  const int lane = threadIdx.x % 32;
+  for (int base = lane * kVec; base < k; base += 32 * kVec * kUnroll) {
+    uint4 w[R][kUnroll];
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = base + u * 32 * kVec;
+#pragma unroll
+      for (int r = 0; r < R; ++r)
+        w[r][u] = idx < k ? __ldcs(reinterpret_cast<const uint4*>(rows[r] + idx)) : make_uint4(0, 0, 0, 0);
+    }
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = base + u * 32 * kVec;
+      if (idx >= k) break;
+#pragma unroll
+      for (int m = 0; m < M; ++m) {
+        const uint4 x = *reinterpret_cast<const uint4*>(xs + m * k + idx);
+#pragma unroll
+        for (int r = 0; r < R; ++r) acc[r][m] = dot8(w[r][u], x, acc[r][m]);
+      }
+    }
+  }
+#pragma unroll
+  for (int r = 0; r < R; ++r)
+#pragma unroll
+    for (int m = 0; m < M; ++m) acc[r][m] = warp_sum(acc[r][m]);
+}
+
+template <int M, GemvEpilogue kEpilogue, bool kNorm>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
+  extern __shared__ __align__(16) unsigned char smem[];
+  bf16* xs = reinterpret_cast<bf16*>(smem);
+  stage_rows<M, kNorm>(p, xs);
+
+  constexpr int R = kEpilogue == GemvEpilogue::SwiGlu ? 2 : 1;  // weight rows per output column
+  const int lane = threadIdx.x % 32;
+  const int total_warps = gridDim.x * kWarps;
+  for (int j = blockIdx.x * kWarps + threadIdx.x / 32; j < p.n; j += total_warps) {
+    const bf16* rows[R];
+#pragma unroll
+    for (int r = 0; r < R; ++r) rows[r] = p.w + (static_cast<int64_t>(r) * p.n + j) * p.k;
+    float acc[R][M];
+#pragma unroll
+    for (int r = 0; r < R; ++r)
+#pragma unroll
+      for (int m = 0; m < M; ++m) acc[r][m] = 0.0f;
+    warp_dot_rows<M, R>(rows, xs, p.k, acc);
+
+    // Lane m writes row m's output (every lane holds every sum after the butterfly).
+#pragma unroll
+    for (int m = 0; m < M; ++m) {
+      if (lane != m) continue;
+      const int64_t o = static_cast<int64_t>(m) * p.n + j;
+      float y = acc[0][m];
+      if (p.bias) y += __bfloat162float(p.bias[j]);
+      if constexpr (kEpilogue == GemvEpilogue::StoreBf16) {
+        static_cast<bf16*>(p.out)[o] = __float2bfloat16_rn(y);
+      } else if constexpr (kEpilogue == GemvEpilogue::StoreF32) {
+        static_cast<float*>(p.out)[o] = y;
+      } else if constexpr (kEpilogue == GemvEpilogue::AddResidual) {
+        bf16* residual = static_cast<bf16*>(p.out);
+        residual[o] = __float2bfloat16_rn(__bfloat162float(residual[o]) + round_bf16(y));
+      } else {
+        float up = acc[R - 1][m];
+        if (p.bias) up += __bfloat162float(p.bias[p.n + j]);
+        static_cast<bf16*>(p.out)[o] = __float2bfloat16_rn(silu_times(round_bf16(y), round_bf16(up)));
+      }
+    }
+  }
+}
+
+bool is_aligned_16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
+
+int num_sms() {
+  static const int sms = [] {
+    int device = 0, count = 0;
+    IOL_CUDA_CHECK(cudaGetDevice(&device));
+    IOL_CUDA_CHECK(cudaDeviceGetAttribute(&count, cudaDevAttrMultiProcessorCount, device));
+    return count;
+  }();
+  return sms;
+}
+
+template <int M, GemvEpilogue kEpilogue, bool kNorm>
+void launch(const GemvParams& p, cudaStream_t stream) {
+  auto kernel = gemv_kernel<M, kEpilogue, kNorm>;
+  static const bool configured = [kernel] {
+    IOL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                        static_cast<int>(M * kMaxGemvK * sizeof(bf16))));
+    return true;
+  }();
+  (void)configured;
+  const size_t smem = static_cast<size_t>(M) * p.k * sizeof(bf16);
+  // CTAs resident per SM, by k (the staged rows' shared memory): queried once per shape, so a
+  // launch inside a graph capture makes no query (the backend runs each shape once before).
+  static std::map<int, int> per_sm_by_k;
+  auto found = per_sm_by_k.find(p.k);
+  if (found == per_sm_by_k.end()) {
+    int per_sm = 0;
+    IOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
+    found = per_sm_by_k.emplace(p.k, std::max(per_sm, 1)).first;
+  }
+  const int64_t wanted = (int64_t{p.n} + kWarps - 1) / kWarps;
+  const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{found->second} * num_sms())));
+  kernel<<<grid, kThreads, smem, stream>>>(p);
+  IOL_CUDA_LAUNCH_CHECK();
+}
+
+template <int M>
+void dispatch_epilogue(const GemvParams& p, cudaStream_t stream) {
+  const bool norm = p.norm_weight != nullptr;
+  switch (p.epilogue) {
+    case GemvEpilogue::StoreBf16:
+      return norm ? launch<M, GemvEpilogue::StoreBf16, true>(p, stream) : launch<M, GemvEpilogue::StoreBf16, false>(p, stream);
+    case GemvEpilogue::StoreF32:
+      return norm ? launch<M, GemvEpilogue::StoreF32, true>(p, stream) : launch<M, GemvEpilogue::StoreF32, false>(p, stream);
+    case GemvEpilogue::AddResidual:
+      return norm ? launch<M, GemvEpilogue::AddResidual, true>(p, stream)
+                  : launch<M, GemvEpilogue::AddResidual, false>(p, stream);
+    case GemvEpilogue::SwiGlu:
+      return norm ? launch<M, GemvEpilogue::SwiGlu, true>(p, stream) : launch<M, GemvEpilogue::SwiGlu, false>(p, stream);
+  }
+}
+
+}  // namespace
+
+bool gemv_supports(const GemvParams& p) {
+  return p.m >= 1 && p.m <= kMaxGemvRows && p.n >= 1 && p.k >= kVec && p.k % kVec == 0 && p.k <= kMaxGemvK &&
+         is_aligned_16(p.x) && is_aligned_16(p.w) && (p.norm_weight == nullptr || is_aligned_16(p.norm_weight)) &&
+         p.out != nullptr;
+}
+
+void gemv(const GemvParams& p, cudaStream_t stream) {
+  if (!gemv_supports(p))
+    fail("gemv: unsupported shape m={} n={} k={} (m in [1, {}], k a multiple of 8 up to {}, 16-byte aligned rows)",
+         p.m, p.n, p.k, kMaxGemvRows, kMaxGemvK);
+  switch (p.m) {
+    case 1: return dispatch_epilogue<1>(p, stream);
+    case 2: return dispatch_epilogue<2>(p, stream);
+    case 3: return dispatch_epilogue<3>(p, stream);
+    default: return dispatch_epilogue<4>(p, stream);
+  }
+}
+
+}  // namespace iol::backend::cuda::kernels
