@@ -15,7 +15,7 @@ TESTS=$BUILD/tests/iol_gpu_tests
 if [[ ! -e /work/main/tests/fixtures ]]; then mkdir -p /work && ln -sfn "$PWD" /work/main; fi
 gpu=$(nvidia-smi --query-gpu=name --format=csv,noheader | head -1)
 slug=$(echo "$gpu" | tr 'A-Z' 'a-z' | sed -E 's/nvidia //; s/ .*//')   # h100, h200
-commit=$(git rev-parse --short=12 HEAD 2>/dev/null || echo unknown)
+commit=$(strings "$IOL" 2>/dev/null | grep -m1 -oE "^[0-9a-f]{12}(-dirty)?$" || echo unknown)  # the binary's, not this copy's HEAD
 echo "gpu: $gpu ($slug), commit $commit, $(date -u +%FT%TZ)"
 nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm,power.limit --format=csv
 
@@ -65,7 +65,7 @@ for step in "$@"; do
       # Per-kernel time and DRAM bytes of decode steps (eager, so each kernel is its own launch):
       # NCU_BATCH concurrent requests; the skip passes weight init, prefill and the first steps.
       b=${NCU_BATCH:-1}
-      ncu --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
+      ncu --clock-control none --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__grid_size,launch__block_size \
         "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --no-cuda-graphs \
         --num-requests $b --input-len ${NCU_INPUT_LEN:-128} --output-len 64 --arrival closed --concurrency $b \

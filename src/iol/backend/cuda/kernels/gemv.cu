@@ -141,13 +141,49 @@ __device__ __forceinline__ void warp_dot_rows(const bf16* const (&rows)[R], cons
     for (int m = 0; m < M; ++m) acc[r][m] = warp_sum(acc[r][m]);
 }
 
+// Programmatic dependent launch (Hopper): the GEMV lets the next kernel's CTAs be scheduled as
+// soon as its own are all running, and itself may start before the kernel in front of it has
+// finished. Everything before grid_dependency_wait() reads only the weights, which nothing
+// writes; after it, the previous kernel's outputs are complete and visible.
+__device__ __forceinline__ void allow_dependent_launch() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.launch_dependents;");
+#endif
+}
+__device__ __forceinline__ void grid_dependency_wait() {
+#if defined(__CUDA_ARCH__) && __CUDA_ARCH__ >= 900
+  asm volatile("griddepcontrol.wait;" ::: "memory");
+#endif
+}
+
+// Pulls the first kUnroll 16-byte chunks per lane of this warp's first weight row(s) into L2
+// while the previous kernel drains (weights only: safe before grid_dependency_wait).
+template <int R>
+__device__ __forceinline__ void prefetch_first_rows(const GemvParams& p, int j) {
+  if (j >= p.n) return;
+  const int lane = threadIdx.x % 32;
+  constexpr int kUnroll = 8 / R;
+#pragma unroll
+  for (int r = 0; r < R; ++r) {
+    const bf16* row = p.w + (static_cast<int64_t>(r) * p.n + j) * p.k;
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = lane * kVec + u * 32 * kVec;
+      if (idx < p.k) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + idx));
+    }
+  }
+}
+
 template <int M, GemvEpilogue kEpilogue, bool kNorm>
 __global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);
+  constexpr int R = kEpilogue == GemvEpilogue::SwiGlu ? 2 : 1;  // weight rows per output column
+  allow_dependent_launch();
+  prefetch_first_rows<R>(p, blockIdx.x * kWarps + threadIdx.x / 32);
+  grid_dependency_wait();
   stage_rows<M, kNorm>(p, xs);
 
-  constexpr int R = kEpilogue == GemvEpilogue::SwiGlu ? 2 : 1;  // weight rows per output column
   const int lane = threadIdx.x % 32;
   const int total_warps = gridDim.x * kWarps;
   for (int j = blockIdx.x * kWarps + threadIdx.x / 32; j < p.n; j += total_warps) {
@@ -196,6 +232,17 @@ int num_sms() {
   return sms;
 }
 
+// Programmatic dependent launch needs compute capability 9.0 (the griddepcontrol instructions).
+bool programmatic_launch_supported() {
+  static const bool supported = [] {
+    int device = 0, major = 0;
+    IOL_CUDA_CHECK(cudaGetDevice(&device));
+    IOL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
+    return major >= 9;
+  }();
+  return supported;
+}
+
 template <int M, GemvEpilogue kEpilogue, bool kNorm>
 void launch(const GemvParams& p, cudaStream_t stream) {
   auto kernel = gemv_kernel<M, kEpilogue, kNorm>;
@@ -217,7 +264,19 @@ void launch(const GemvParams& p, cudaStream_t stream) {
   }
   const int64_t wanted = (int64_t{p.n} + kWarps - 1) / kWarps;
   const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{found->second} * num_sms())));
-  kernel<<<grid, kThreads, smem, stream>>>(p);
+  cudaLaunchConfig_t config{};
+  config.gridDim = dim3(static_cast<unsigned>(grid));
+  config.blockDim = dim3(kThreads);
+  config.dynamicSmemBytes = smem;
+  config.stream = stream;
+  cudaLaunchAttribute attribute{};
+  attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
+  attribute.val.programmaticStreamSerializationAllowed = 1;
+  if (programmatic_launch_supported()) {
+    config.attrs = &attribute;
+    config.numAttrs = 1;
+  }
+  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
   IOL_CUDA_LAUNCH_CHECK();
 }
 
