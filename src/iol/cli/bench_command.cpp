@@ -13,6 +13,7 @@
 #include "iol/bench/environment.hpp"
 #include "iol/bench/metrics.hpp"
 #include "iol/bench/nvml_sampler.hpp"
+#include "iol/bench/parity_logits.hpp"
 #include "iol/bench/request_list.hpp"
 #include "iol/bench/results.hpp"
 #include "iol/bench/runner.hpp"
@@ -43,6 +44,8 @@ struct BenchOptions {
   std::string slo;
   std::string out = "reports/results.jsonl";
   std::string export_requests;
+  std::string parity_logits;
+  int64_t parity_requests = 4;
   std::string tag;
   std::string nvml_library = "libnvidia-ml.so.1";
   bool quiet = false;
@@ -139,6 +142,13 @@ void run_bench(const BenchOptions& o) {
                engine_config.block_size,
                static_cast<double>(backend.kv_cache_spec().bytes_per_block * engine_config.num_kv_blocks) / (1 << 30));
 
+  if (!o.parity_logits.empty()) {
+    if (o.parity_requests <= 0) throw UsageError("--parity-requests must be positive");
+    bench::write_parity_logits(backend, requests, static_cast<size_t>(o.parity_requests),
+                               std::min<int64_t>(backend_options.max_num_seqs, 256), o.parity_logits);
+    fmt::print(stderr, "iol bench: logits of the first {} prompts written to {}\n", o.parity_requests, o.parity_logits);
+    return;
+  }
   // Ceilings first, before the engine's timings, on the same device and process.
   nlohmann::json ceilings = nullptr;
   if (o.measure_ceilings) {
@@ -264,6 +274,10 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("--out", options->out, "Results file (appended)")->capture_default_str();
   command->add_option("--export-requests", options->export_requests,
                       "Write the exact request list (JSONL, docs/baseline.md) for another runner and exit");
+  command->add_option("--parity-logits", options->parity_logits,
+                      "Write the fp32 logits of every prompt position of the first requests (the parity gate) and exit");
+  command->add_option("--parity-requests", options->parity_requests, "Requests --parity-logits covers")
+      ->capture_default_str();
   command->add_option("--tag", options->tag, "Free-form label stored in the records");
   command->add_option("--nvml-library", options->nvml_library, "NVML library to dlopen")->capture_default_str();
   command->add_flag("--quiet", options->quiet, "No progress on stderr");

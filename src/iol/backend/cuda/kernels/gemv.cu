@@ -7,10 +7,12 @@
 // takes output columns j = warp, warp + all warps, ... (one weight row each, or the gate row j and
 // up row n + j for SwiGLU): its lanes stream the row with 16-byte loads, kUnroll loads per lane in
 // flight (8 KiB per warp at k = 4096 — Little's law asks ~20 KB per SM at 3 TB/s), multiply by the
-// staged rows in fp32 and reduce with shuffles. The grid is what fits on the GPU at once (occupancy
-// query), so each CTA stages its rows once and the columns spread evenly over all warps.
+// staged rows in fp32 and reduce with shuffles. The grid is at most what fits on the GPU at once
+// (occupancy query), so each CTA stages its rows once, and every warp gets the same number of
+// columns (see launch()).
 #include <algorithm>
 #include <cstdint>
+#include <cstdlib>
 #include <map>
 
 #include "iol/backend/cuda/cuda_check.hpp"
@@ -175,11 +177,11 @@ __device__ __forceinline__ void prefetch_first_rows(const GemvParams& p, int j) 
 }
 
 template <int M, GemvEpilogue kEpilogue, bool kNorm>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p) {
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, bool early_trigger) {
   extern __shared__ __align__(16) unsigned char smem[];
   bf16* xs = reinterpret_cast<bf16*>(smem);
   constexpr int R = kEpilogue == GemvEpilogue::SwiGlu ? 2 : 1;  // weight rows per output column
-  allow_dependent_launch();
+  if (early_trigger) allow_dependent_launch();
   prefetch_first_rows<R>(p, blockIdx.x * kWarps + threadIdx.x / 32);
   grid_dependency_wait();
   stage_rows<M, kNorm>(p, xs);
@@ -233,14 +235,20 @@ int num_sms() {
 }
 
 // Programmatic dependent launch needs compute capability 9.0 (the griddepcontrol instructions).
-bool programmatic_launch_supported() {
-  static const bool supported = [] {
+// IOL_GEMV_PDL selects it for experiments (docs/performance.md): 0 off, 1 launched early but
+// dependents released only at exit, 2 (default) dependents released as soon as every CTA runs.
+int programmatic_launch_mode() {
+  static const int mode = [] {
     int device = 0, major = 0;
     IOL_CUDA_CHECK(cudaGetDevice(&device));
     IOL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    return major >= 9;
+    if (major < 9) return 0;
+    const char* env = std::getenv("IOL_GEMV_PDL");
+    if (env == nullptr || *env == 0) return 2;
+    const int value = std::atoi(env);
+    return value >= 0 && value <= 2 ? value : 2;
   }();
-  return supported;
+  return mode;
 }
 
 template <int M, GemvEpilogue kEpilogue, bool kNorm>
@@ -262,8 +270,13 @@ void launch(const GemvParams& p, cudaStream_t stream) {
     IOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
     found = per_sm_by_k.emplace(p.k, std::max(per_sm, 1)).first;
   }
-  const int64_t wanted = (int64_t{p.n} + kWarps - 1) / kWarps;
-  const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{found->second} * num_sms())));
+  // Every warp gets the same number of columns: with the most warps that fit (max_warps), a warp
+  // takes ceil(n / max_warps) columns and the grid shrinks to what that needs. Spreading n columns
+  // over all warps instead leaves some warps one column more than others — at n = 6144 (QKV) over
+  // 4224 warps, half the warps idle for half the kernel (ncu: 0.58 of the read ceiling).
+  const int64_t max_warps = int64_t{found->second} * num_sms() * kWarps;
+  const int64_t columns_per_warp = (p.n + max_warps - 1) / max_warps;
+  const int grid = static_cast<int>(std::max<int64_t>(1, (p.n + kWarps * columns_per_warp - 1) / (kWarps * columns_per_warp)));
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>(grid));
   config.blockDim = dim3(kThreads);
@@ -272,11 +285,12 @@ void launch(const GemvParams& p, cudaStream_t stream) {
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
-  if (programmatic_launch_supported()) {
+  const int pdl = programmatic_launch_mode();
+  if (pdl > 0) {
     config.attrs = &attribute;
     config.numAttrs = 1;
   }
-  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p));
+  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, pdl == 2));
   IOL_CUDA_LAUNCH_CHECK();
 }
 

@@ -1,0 +1,19 @@
+// Teacher-forced next-token logits of the first requests of a workload, for the parity gate
+// against another engine (docs/baseline.md): each prompt prefilled alone, the fp32 logits of
+// every position written as raw little-endian float32 [sum of prompt lengths][vocab].
+#pragma once
+#include <string>
+#include <vector>
+
+#include "iol/backend/backend.hpp"
+#include "iol/bench/workload.hpp"
+
+namespace iol::bench {
+
+// Writes `path` (and `path`.json with the prompt lengths and vocabulary size) for the first
+// `num_requests` requests, warm-up ones included, in request order. Uses KV blocks 0, 1, ...
+// of the backend's pool, so it runs before the engine does.
+void write_parity_logits(backend::Backend& backend, const std::vector<BenchRequest>& requests, size_t num_requests,
+                         int64_t max_rows_per_forward, const std::string& path);
+
+}  // namespace iol::bench
