@@ -4,7 +4,10 @@
 
 #include <sys/wait.h>
 
+#include <cmath>
+#include <cstring>
 #include <fstream>
+#include <vector>
 
 #include <fmt/format.h>
 #include <nlohmann/json.hpp>
@@ -178,6 +181,79 @@ TEST(Bench, BadInputsGiveOneLineErrors) {
   EXPECT_EQ(run("bench --preset tiny --quiet --num-requests 1 --input-len 4 --output-len 2 --out " + dir.str("ok.jsonl")), 0);
   EXPECT_EQ(run("report " + dir.str("ok.jsonl") + " --baseline nope", &err), 1);
   EXPECT_EQ(err, "iol: error: report: baseline run 'nope' is not in the results\n");
+}
+
+std::vector<nlohmann::json> read_lines(const std::string& path) {
+  std::ifstream in(path);
+  std::vector<nlohmann::json> lines;
+  for (std::string line; std::getline(in, line);) lines.push_back(nlohmann::json::parse(line));
+  return lines;
+}
+
+std::string read_bytes(const std::string& path) {
+  std::ifstream in(path, std::ios::binary);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+TEST(Bench, ExportRequestsWritesTheExactRequestListAndRunsNothing) {
+  testing::TempDir dir;
+  const std::string args = "bench --preset tiny --quiet --out " + dir.str("results.jsonl") +
+                           " --num-requests 5 --warmup-requests 1 --input-len 7 --output-len 3 --arrival poisson "
+                           "--request-rate 4,8 --seed 3 --export-requests ";
+  ASSERT_EQ(run(args + dir.str("a/requests.jsonl")), 0);
+  ASSERT_EQ(run(args + dir.str("b.jsonl")), 0);
+  EXPECT_EQ(read_bytes(dir.str("a/requests.jsonl")), read_bytes(dir.str("b.jsonl"))) << "not deterministic";
+  EXPECT_FALSE(std::ifstream(dir.str("results.jsonl")).good()) << "an export must not run the benchmark";
+  const auto lines = read_lines(dir.str("a/requests.jsonl"));
+  ASSERT_EQ(lines.size(), 1u + 6u);
+  const nlohmann::json& header = lines[0];
+  EXPECT_EQ(header["kind"], "workload");
+  EXPECT_EQ(header["vocab_size"], 512);
+  EXPECT_EQ(header["workload"]["num_requests"], 5);
+  ASSERT_EQ(header["sweep_points"].size(), 2u);
+  for (const auto& point : header["sweep_points"]) {
+    EXPECT_EQ(point["mode"], "poisson");
+    ASSERT_EQ(point["arrival_s"].size(), 5u);  // measured requests only
+    for (size_t i = 1; i < 5; ++i) EXPECT_GE(point["arrival_s"][i].get<double>(), point["arrival_s"][i - 1].get<double>());
+  }
+  // Twice the rate, same seed: the same gaps halved.
+  EXPECT_NEAR(header["sweep_points"][1]["arrival_s"][4].get<double>() * 2,
+              header["sweep_points"][0]["arrival_s"][4].get<double>(), 1e-9);
+  for (size_t i = 1; i < lines.size(); ++i) {
+    EXPECT_EQ(lines[i]["kind"], "request");
+    EXPECT_EQ(lines[i]["index"], i - 1);
+    EXPECT_EQ(lines[i]["warmup"], i == 1);
+    EXPECT_EQ(lines[i]["prompt_token_ids"].size(), 7u);
+    EXPECT_EQ(lines[i]["output_len"], 3);
+    for (const auto& id : lines[i]["prompt_token_ids"]) EXPECT_LT(id.get<int>(), 512);
+  }
+  EXPECT_NE(lines[1]["prompt_token_ids"], lines[2]["prompt_token_ids"]);
+}
+
+TEST(Bench, ParityLogitsHoldEveryPromptPositionOfTheFirstRequests) {
+  testing::TempDir dir;
+  const std::string args = "bench --preset tiny --backend cpu --quiet --num-requests 3 --warmup-requests 0 "
+                           "--input-len 20 --output-len 2 --parity-requests 2 --parity-logits ";
+  ASSERT_EQ(run(args + dir.str("iol.f32")), 0);
+  const std::string bytes = read_bytes(dir.str("iol.f32"));
+  ASSERT_EQ(bytes.size(), size_t{2} * 20 * 512 * sizeof(float));
+  std::vector<float> logits(bytes.size() / sizeof(float));
+  std::memcpy(logits.data(), bytes.data(), bytes.size());
+  float max_abs = 0;
+  for (float v : logits) {
+    ASSERT_TRUE(std::isfinite(v));
+    max_abs = std::max(max_abs, std::fabs(v));
+  }
+  EXPECT_GT(max_abs, 0.1f);
+  // Rows differ from position to position and prompt to prompt (not one row repeated).
+  EXPECT_NE(std::memcmp(logits.data(), logits.data() + 512, 512 * sizeof(float)), 0);
+  EXPECT_NE(std::memcmp(logits.data(), logits.data() + 20 * 512, 512 * sizeof(float)), 0);
+  const auto meta = nlohmann::json::parse(read_bytes(dir.str("iol.f32.json")));
+  EXPECT_EQ(meta["prompt_lengths"], nlohmann::json::array({20, 20}));
+  EXPECT_EQ(meta["vocab_size"], 512);
+  std::string err;
+  EXPECT_NE(run(args + dir.str("x.f32") + " --parity-requests 0", &err), 0);
+  EXPECT_NE(err.find("--parity-requests"), std::string::npos) << err;
 }
 
 }  // namespace
