@@ -477,43 +477,44 @@ struct CudaBackend::Impl {
     }
   }
 
+  // One linear layer through kernels::gemv: out = epilogue(norm?(in) · weightᵀ + bias), `rows` rows.
+  void gemv(const bf16* in, const bf16* weight, const bf16* bias, const bf16* norm, int n, int k,
+            kernels::GemvEpilogue epilogue, void* out, int rows) {
+    kernels::GemvParams g;
+    g.x = in;
+    g.m = rows;
+    g.n = n;
+    g.k = k;
+    g.w = weight;
+    g.bias = bias;
+    g.norm_weight = norm;
+    g.norm_eps = static_cast<float>(config.rms_norm_eps);
+    g.epilogue = epilogue;
+    g.out = out;
+    kernels::gemv(g, stream);
+  }
+
   // The forward of a step of at most kMaxGemvRows tokens: each linear layer is one kernels::gemv
   // that streams its weights once, with the RMSNorm in front, SwiGLU and the residual add fused
   // in, so a layer is 4 GEMVs + RoPE/KV write + attention. The residual stream x is updated in
   // place by the O and down projections (the same roundings as add_rms_norm's add).
   void forward_gemv(const StepShape& shape) {
     const int T = shape.num_tokens, H = static_cast<int>(hidden);
-    const float eps = static_cast<float>(config.rms_norm_eps);
     bf16* x = residual.as<bf16>();
-    auto run = [&](const bf16* in, const bf16* weight, const bf16* bias, const bf16* norm, int n, int k,
-                   kernels::GemvEpilogue epilogue, void* out, int rows) {
-      kernels::GemvParams g;
-      g.x = in;
-      g.m = rows;
-      g.n = n;
-      g.k = k;
-      g.w = weight;
-      g.bias = bias;
-      g.norm_weight = norm;
-      g.norm_eps = eps;
-      g.epilogue = epilogue;
-      g.out = out;
-      kernels::gemv(g, stream);
-    };
     using E = kernels::GemvEpilogue;
     kernels::embedding(embed, device_meta.token_ids, T, H, x, stream);
     for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
       const LayerView& w = layers[static_cast<size_t>(l)];
-      run(x, w.qkv, w.qkv_bias, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), T);
+      gemv(x, w.qkv, w.qkv_bias, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), T);
       attention(shape, l);
-      run(attn_out.as<bf16>(), w.o, w.o_bias, nullptr, H, static_cast<int>(q_size), E::AddResidual, x, T);
-      run(x, w.gate_up, w.gate_up_bias, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), T);
-      run(act.as<bf16>(), w.down, w.down_bias, nullptr, H, static_cast<int>(inter), E::AddResidual, x, T);
+      gemv(attn_out.as<bf16>(), w.o, w.o_bias, nullptr, H, static_cast<int>(q_size), E::AddResidual, x, T);
+      gemv(x, w.gate_up, w.gate_up_bias, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), T);
+      gemv(act.as<bf16>(), w.down, w.down_bias, nullptr, H, static_cast<int>(inter), E::AddResidual, x, T);
     }
     // Gather the logits rows of the residual stream, then final norm + LM head in one GEMV.
     if (shape.num_logits_rows == 0) return;
     kernels::embedding(x, device_meta.logits_indices, shape.num_logits_rows, H, final_rows.as<bf16>(), stream);
-    run(final_rows.as<bf16>(), lm_head, nullptr, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(),
+    gemv(final_rows.as<bf16>(), lm_head, nullptr, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(),
         shape.num_logits_rows);
   }
 
@@ -598,18 +599,12 @@ struct CudaBackend::Impl {
     // Every GEMV shape of a step of `rows` tokens, on the (unused) activation buffers.
     const LayerView& w = layers.front();
     const int H = static_cast<int>(hidden);
-    auto run = [&](const bf16* in, const bf16* weight, const bf16* norm, int n, int k, kernels::GemvEpilogue e, void* out) {
-      kernels::GemvParams g;
-      g.x = in, g.m = rows, g.n = n, g.k = k, g.w = weight, g.norm_weight = norm, g.epilogue = e, g.out = out;
-      g.norm_eps = static_cast<float>(config.rms_norm_eps);
-      kernels::gemv(g, stream);
-    };
     using E = kernels::GemvEpilogue;
-    run(normed.as<bf16>(), w.qkv, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data());
-    run(attn_out.as<bf16>(), w.o, nullptr, H, static_cast<int>(q_size), E::AddResidual, residual.data());
-    run(normed.as<bf16>(), w.gate_up, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data());
-    run(act.as<bf16>(), w.down, nullptr, H, static_cast<int>(inter), E::AddResidual, residual.data());
-    run(final_rows.as<bf16>(), lm_head, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data());
+    gemv(normed.as<bf16>(), w.qkv, w.qkv_bias, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), rows);
+    gemv(attn_out.as<bf16>(), w.o, w.o_bias, nullptr, H, static_cast<int>(q_size), E::AddResidual, residual.data(), rows);
+    gemv(normed.as<bf16>(), w.gate_up, w.gate_up_bias, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), rows);
+    gemv(act.as<bf16>(), w.down, w.down_bias, nullptr, H, static_cast<int>(inter), E::AddResidual, residual.data(), rows);
+    gemv(final_rows.as<bf16>(), lm_head, nullptr, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(), rows);
   }
 
   void warm_gemm_plans(int tokens, int logits_rows) {
