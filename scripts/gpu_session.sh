@@ -2,8 +2,9 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [sanitize] [ncu-decode]
-# sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200).
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [long-context] [reference-models] [sanitize] [ncu-decode]
+# sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
+# IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
 set -uo pipefail
 OUT=${OUT:-gpu-out}
@@ -41,9 +42,15 @@ for step in "$@"; do
         --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag batch1-decode 2>&1 | tail -3
       "$IOL" bench "${common[@]}" --no-decode-gemv --num-requests 8 --warmup-requests 1 --input-len 128 --output-len 256 \
         --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag batch1-decode-cublas 2>&1 | tail -2
+      # Kernel experiments at batch 1: BATCH1_VARIANTS="IOL_GEMV_SPLITS=1 IOL_GEMV_STAGE=1 ..." (one
+      # process each, tagged with the variable; the knobs are documented in gemv.cu).
+      for variant in ${BATCH1_VARIANTS:-}; do
+        env "$variant" "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 128 --output-len 256 \
+          --arrival closed --concurrency 1 --out "$results/batch1-decode.jsonl" --tag "batch1-decode-$variant" 2>&1 | tail -2
+      done
       "$IOL" bench "${common[@]}" --num-requests 2000 --warmup-requests 32 --input-len 128 --output-len 128 \
         --arrival offline --out "$results/offline-128-128.jsonl" --tag offline-128-128 2>&1 | tail -2
-      for limits in ${OFFLINE_LIMITS:-512:8192}; do  # max_num_seqs:max_num_batched_tokens
+      for limits in ${OFFLINE_LIMITS:-}; do  # max_num_seqs:max_num_batched_tokens
         "$IOL" bench "${common[@]}" --num-requests 2000 --warmup-requests 32 --input-len 128 --output-len 128 \
           --max-num-seqs ${limits%%:*} --max-num-batched-tokens ${limits##*:} --arrival offline \
           --out "$results/offline-128-128.jsonl" --tag offline-128-128-s${limits%%:*}-t${limits##*:} 2>&1 | tail -2
@@ -52,10 +59,27 @@ for step in "$@"; do
         --arrival closed --concurrency 1 --max-num-batched-tokens 4096 --out "$results/ttft-2048.jsonl" --tag ttft-2048 2>&1 | tail -2
       for f in "$results"/*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
+    long-context)
+      # Batch-1 decode after 8k and 32k prompt tokens (issue 18 target 2: the floor counts the KV bytes).
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      for len in ${LONG_CONTEXTS:-8192 32768}; do
+        "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len $((len + 256)) \
+          --max-num-seqs 8 --max-num-batched-tokens 8192 --num-requests 4 --warmup-requests 1 --input-len $len --output-len 128 \
+          --arrival closed --concurrency 1 --out "$results/long-context-decode.jsonl" --tag "batch1-decode-ctx$len" 2>&1 | tail -1
+      done
+      cp "$results/long-context-decode.jsonl" "$OUT/"
+      ;;
+    reference-models)
+      # Trains the reference target/draft pair (issue 11) on the corpus built here by
+      # scripts/make_corpus.sh (carried as corpus/: the device machine reaches no package mirror).
+      PYTHONUNBUFFERED=1 timeout ${TRAIN_TIMEOUT:-420} python3 tests/reference/train_reference_models.py --iol "$IOL" \
+        --corpus corpus --out "$OUT/reference_models" --budget-seconds ${TRAIN_SECONDS:-240} 2>&1 | tail -40
+      ;;
     sanitize)
       for tool in ${SANITIZE_TOOLS:-memcheck racecheck}; do
-        timeout ${SANITIZE_SECONDS:-200} compute-sanitizer --tool $tool --error-exitcode 1 "$TESTS" --gtest_color=no \
-          --gtest_filter="${SANITIZE_FILTER:-ElementwiseKernels.*:FillDummyBf16.*:PagedAttentionPrefill.*:PagedAttentionDecode.*:SamplerKernel.Matches*:Presets/CudaBackendParity.Logits*:Presets/CudaBackendParity.GreedyTokensMatchWithPreemption*}" \
+        IOL_TEST_SAMPLER_DRAWS=${IOL_TEST_SAMPLER_DRAWS:-5000} timeout ${SANITIZE_SECONDS:-200} compute-sanitizer --tool $tool --error-exitcode 1 "$TESTS" --gtest_color=no \
+          --gtest_filter="${SANITIZE_FILTER:-ElementwiseKernels.*:FillDummyBf16.*:PagedAttentionPrefill.*:PagedAttentionDecode.*:SamplerKernel.*:Gemv.*:Presets/CudaBackendParity.Logits*:Presets/CudaBackendParity.GreedyTokensMatchWithPreemption*}" \
           > "$OUT/sanitize_$tool.log" 2>&1
         echo "compute-sanitizer $tool: exit $? ($(grep -cE '(ERROR SUMMARY: 0 errors|RACECHECK SUMMARY: 0 hazards)' "$OUT/sanitize_$tool.log") clean summaries)"
         grep -E "(ERROR|RACECHECK) SUMMARY" "$OUT/sanitize_$tool.log" | sort | uniq -c | head -5
@@ -68,8 +92,8 @@ for step in "$@"; do
       ncu --clock-control none --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__grid_size,launch__block_size \
         "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --no-cuda-graphs \
-        --num-requests $b --input-len ${NCU_INPUT_LEN:-128} --output-len 64 --arrival closed --concurrency $b \
-        --out /tmp/ncu-bench.jsonl > "$OUT/ncu_decode_b$b.csv" 2> "$OUT/ncu_decode_b$b.err"
+        --num-requests $b --input-len ${NCU_INPUT_LEN:-128} --output-len ${NCU_OUTPUT_LEN:-64} --arrival closed --concurrency $b \
+        --max-num-seqs $(( b > 8 ? b : 8 )) --out /tmp/ncu-bench.jsonl > "$OUT/ncu_decode_b$b.csv" 2> "$OUT/ncu_decode_b$b.err"
       echo "ncu decode batch $b: exit $?, $(wc -l < "$OUT/ncu_decode_b$b.csv") lines"; tail -3 "$OUT/ncu_decode_b$b.err"
       ;;
     *) echo "unknown step $step" >&2; exit 2 ;;

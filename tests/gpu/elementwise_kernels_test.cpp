@@ -396,6 +396,9 @@ TEST(ElementwiseKernels, RopeKvWriteHeadDim64Gqa) { check_rope_kv_write({4096, 3
 TEST(ElementwiseKernels, RopeKvWriteHeadDim256) { check_rope_kv_write({500, 8, 1, 256, 43}); }
 TEST(ElementwiseKernels, RopeKvWriteScalarPath) { check_rope_kv_write({300, 6, 2, 36, 44}); }  // head_dim/2 = 18
 TEST(ElementwiseKernels, RopeKvWriteOneDecodeToken) { check_rope_kv_write({1, 32, 8, 128, 45}); }
+// A few tokens spread over several CTAs each (the items of a token split between them).
+TEST(ElementwiseKernels, RopeKvWriteFiveDecodeTokens) { check_rope_kv_write({5, 32, 8, 128, 46}); }
+TEST(ElementwiseKernels, RopeKvWriteThreeTokensScalarPath) { check_rope_kv_write({3, 6, 2, 36, 47}); }
 
 // ---------------------------------------------------------------------------------------------
 // silu_mul

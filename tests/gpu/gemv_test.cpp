@@ -64,12 +64,14 @@ struct Case {
   int m, n, k;
   GemvEpilogue epilogue;
   bool norm, bias;
+  int k_splits = 0;  // 0: the kernel's choice by shape
 };
 
 std::string describe(const Case& c) {
   const char* names[] = {"StoreBf16", "StoreF32", "AddResidual", "SwiGlu"};
   return std::string(names[static_cast<int>(c.epilogue)]) + (c.norm ? "+norm" : "") + (c.bias ? "+bias" : "") +
-         " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k);
+         " m=" + std::to_string(c.m) + " n=" + std::to_string(c.n) + " k=" + std::to_string(c.k) +
+         " k_splits=" + std::to_string(c.k_splits);
 }
 
 void check(const Case& c, uint64_t seed) {
@@ -126,6 +128,7 @@ void check(const Case& c, uint64_t seed) {
   p.norm_eps = eps;
   p.epilogue = c.epilogue;
   p.out = d_out.data();
+  p.k_splits = c.k_splits;
   ASSERT_TRUE(gemv_supports(p));
   gemv(p, nullptr);
   IOL_CUDA_CHECK(cudaDeviceSynchronize());
@@ -202,6 +205,20 @@ TEST(Gemv, EveryEpilogueRowCountAndOptionOnOddShapes) {
         }
 }
 
+// Every k-split the kernel can choose, forced, on shapes whose slices end mid-stride: the slice
+// sums meet in shared memory, and the tile loop's last tile is partial (n not a multiple of 8).
+TEST(Gemv, EverySplitOfKOnOddShapes) {
+  uint64_t seed = 500;
+  for (int k_splits : {1, 2, 4, 8})
+    for (int m : {1, 3})
+      for (GemvEpilogue epilogue :
+           {GemvEpilogue::StoreBf16, GemvEpilogue::StoreF32, GemvEpilogue::AddResidual, GemvEpilogue::SwiGlu})
+        for (bool norm : {false, true}) {
+          check({m, 77, 264, epilogue, norm, true, k_splits}, seed++);
+          check({m, 1003, 4104, epilogue, norm, true, k_splits}, seed++);
+        }
+}
+
 TEST(Gemv, RejectsWhatItDoesNotSupport) {
   GemvParams p;
   alignas(16) static __nv_bfloat16 dummy[16];
@@ -214,7 +231,8 @@ TEST(Gemv, RejectsWhatItDoesNotSupport) {
   for (auto mutate : std::vector<void (*)(GemvParams&)>{
            [](GemvParams& q) { q.m = 0; }, [](GemvParams& q) { q.m = kMaxGemvRows + 1; },
            [](GemvParams& q) { q.k = 12; }, [](GemvParams& q) { q.k = kMaxGemvK + 8; },
-           [](GemvParams& q) { q.x = q.x + 1; }, [](GemvParams& q) { q.n = 0; }}) {
+           [](GemvParams& q) { q.x = q.x + 1; }, [](GemvParams& q) { q.n = 0; },
+           [](GemvParams& q) { q.k_splits = 3; }, [](GemvParams& q) { q.k_splits = 16; }}) {
     GemvParams q = p;
     mutate(q);
     EXPECT_FALSE(gemv_supports(q));

@@ -170,9 +170,32 @@ struct Batch {
     d_out.fill_bytes(0xFF);
     DeviceBuffer workspace(paged_attention_decode_workspace_bytes(static_cast<int>(c.seqs.size()), c.num_heads,
                                                                   c.head_dim, max_splits));
-    workspace.fill_bytes(0xFF);  // a combine that reads an unwritten partial sees NaN
-    paged_attention_decode(params(), max_splits, workspace.data(), nullptr);
+    workspace.fill_bytes(0xFF);  // a merge that reads an unwritten partial sees NaN
+    paged_attention_decode_workspace_init(workspace.data(), static_cast<int>(c.seqs.size()), c.num_heads);
+    paged_attention_decode(params(), static_cast<int>(c.seqs.size()), max_splits, workspace.data(), nullptr);
     return download_out();
+  }
+
+  // One workspace, cleared once, for every max_splits in turn (as CUDA graph replays use it): each
+  // launch must leave the arrival counters at zero, or the next one merges too early.
+  std::vector<std::vector<uint16_t>> run_decode_reusing_workspace(const std::vector<int>& max_splits_list,
+                                                                  bool& counters_zero) {
+    const int seqs = static_cast<int>(c.seqs.size());
+    const int most = *std::max_element(max_splits_list.begin(), max_splits_list.end());
+    const size_t bytes = paged_attention_decode_workspace_bytes(seqs, c.num_heads, c.head_dim, most);
+    DeviceBuffer workspace(bytes);
+    workspace.fill_bytes(0xFF);
+    paged_attention_decode_workspace_init(workspace.data(), seqs, c.num_heads);
+    std::vector<std::vector<uint16_t>> outs;
+    for (int max_splits : max_splits_list) {
+      d_out.fill_bytes(0xFF);
+      paged_attention_decode(params(), seqs, max_splits, workspace.data(), nullptr);
+      outs.push_back(download_out());
+    }
+    std::vector<int32_t> counters(static_cast<size_t>(seqs) * c.num_heads);
+    workspace.download(counters.data(), counters.size() * sizeof(int32_t));
+    counters_zero = std::all_of(counters.begin(), counters.end(), [](int32_t v) { return v == 0; });
+    return outs;
   }
 
   // [num_tokens][num_heads * head_dim]; rows of unselected sequences are left NaN.
@@ -284,6 +307,11 @@ void check_decode(AttentionCase spec, uint64_t seed, std::vector<int> max_splits
   Batch batch(std::move(spec), seed);
   for (int max_splits : max_splits_list)
     expect_matches_reference(batch, batch.run_decode(max_splits), fmt::format("decode max_splits={}", max_splits));
+  bool counters_zero = false;
+  const auto outs = batch.run_decode_reusing_workspace(max_splits_list, counters_zero);
+  for (size_t i = 0; i < outs.size(); ++i)
+    expect_matches_reference(batch, outs[i], fmt::format("decode max_splits={}, reused workspace", max_splits_list[i]));
+  EXPECT_TRUE(counters_zero) << "a launch left an arrival counter set";
   expect_matches_reference(batch, batch.run_prefill(), "decode rows via prefill");
 }
 
@@ -458,7 +486,8 @@ TEST(PagedAttentionPerformance, Report) {
     } else {
       const int max_splits = 128;
       DeviceBuffer workspace(paged_attention_decode_workspace_bytes(shape.num_seqs, num_heads, head_dim, max_splits));
-      const double us = time_us([&] { paged_attention_decode(p, max_splits, workspace.data(), nullptr); });
+      paged_attention_decode_workspace_init(workspace.data(), shape.num_seqs, num_heads);
+      const double us = time_us([&] { paged_attention_decode(p, shape.num_seqs, max_splits, workspace.data(), nullptr); });
       std::printf("[ perf | %s, gqa 32/8 d128 bs16 ] %.1f us, %.0f GB/s of K/V\n", shape.name, us,
                   2.0 * cache_bytes / us * 1e-3);
     }

@@ -42,6 +42,15 @@ struct HardwareCeilings {
   int64_t stream_bytes = 0;
 };
 
+// Cumulative device time of execute() calls, for backends that can time the device: busy is from
+// each step's first upload to its last download, idle is from the end of one step to the start of
+// the next (the host work the device waited for: scheduling, staging, output processing).
+struct DeviceTimeline {
+  int64_t steps = 0;
+  double busy_s = 0.0;
+  double idle_s = 0.0;
+};
+
 class Backend {
  public:
   virtual ~Backend() = default;
@@ -62,6 +71,7 @@ class Backend {
   // The device's bandwidth and GEMM ceilings, measured now (seconds of device time), where the
   // backend can; the benchmark stores them beside its figures.
   virtual std::optional<HardwareCeilings> measure_ceilings() { return std::nullopt; }
+  virtual std::optional<DeviceTimeline> device_timeline() const { return std::nullopt; }
 };
 
 }  // namespace iol::backend

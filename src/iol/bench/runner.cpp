@@ -110,7 +110,17 @@ nlohmann::json InProcessRunner::target_stats() const {
   const double total_blocks = static_cast<double>(after_.blocks.num_blocks);
   const int64_t queried = after_.blocks.prefix_queried_tokens - before_.blocks.prefix_queried_tokens;
   const int64_t hits = after_.blocks.prefix_hit_tokens - before_.blocks.prefix_hit_tokens;
+  // Device busy and idle time over the measured steps (null where the backend cannot time it).
+  nlohmann::json busy = nullptr, idle = nullptr, idle_fraction = nullptr;
+  if (after_.device && before_.device) {
+    const double b = after_.device->busy_s - before_.device->busy_s, i = after_.device->idle_s - before_.device->idle_s;
+    busy = b, idle = i;
+    if (b + i > 0) idle_fraction = i / (b + i);
+  }
   return {{"num_steps", steps},
+          {"device_busy_s", busy},
+          {"device_idle_s", idle},
+          {"device_idle_fraction", idle_fraction},
           {"num_preemptions", after_.num_preemptions - before_.num_preemptions},
           {"peak_num_running", after_.peak_num_running},
           {"kv_blocks_total", after_.blocks.num_blocks},

@@ -238,10 +238,12 @@ void run_bench(const BenchOptions& o) {
     if (!ceilings.is_null()) record["ceilings"] = ceilings;
     bench::append_jsonl(o.out, record);
     bench::append_request_traces(traces_path, run_id, traces);
+    const nlohmann::json& idle = record["target"]["device_idle_fraction"];
+    const std::string device_idle = idle.is_number() ? fmt::format("; device idle {:.1f}%", 100.0 * idle.get<double>()) : "";
     fmt::print(stderr, "iol bench: {} {}: {} ok, {} failed, {} aborted in {:.2f} s; {:.2f} req/s, {:.1f} output tok/s; "
-               "TTFT p50 {:.1f} ms; TPOT p50 {:.2f} ms → {}\n", spec.name, point.label(), metrics.num_completed,
+               "TTFT p50 {:.1f} ms; TPOT p50 {:.2f} ms{} → {}\n", spec.name, point.label(), metrics.num_completed,
                metrics.num_failed, metrics.num_aborted, metrics.duration_s, metrics.request_throughput,
-               metrics.output_throughput, metrics.ttft_ms.median, metrics.tpot_ms.median, o.out);
+               metrics.output_throughput, metrics.ttft_ms.median, metrics.tpot_ms.median, device_idle, o.out);
   }
 }
 

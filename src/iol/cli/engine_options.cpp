@@ -18,8 +18,13 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_flag("--no-decode-gemv", no_decode_gemv,
                    "cuda: steps of <= 4 tokens use cuBLASLt GEMMs instead of the fused decode GEMV");
   command.add_option("--block-size", block_size, "KV-cache block size in tokens")->capture_default_str();
-  command.add_option("--max-num-seqs", max_num_seqs, "Sequences running at once at most")->capture_default_str();
-  command.add_option("--max-num-batched-tokens", max_num_batched_tokens, "Tokens per engine step at most")
+  command.add_option("--max-num-seqs", max_num_seqs,
+                     fmt::format("Sequences running at once at most (0: {} on cpu, {} on cuda)", kDefaultCpuMaxNumSeqs,
+                                 kDefaultCudaMaxNumSeqs))
+      ->capture_default_str();
+  command.add_option("--max-num-batched-tokens", max_num_batched_tokens,
+                     fmt::format("Tokens per engine step at most (0: {} on cpu, {} on cuda)",
+                                 kDefaultCpuMaxNumBatchedTokens, kDefaultCudaMaxNumBatchedTokens))
       ->capture_default_str();
   command.add_option("--max-model-len", max_model_len, "Prompt + output tokens per request (default: the config's)");
   command.add_option("--batching", batching, "inflight | static (PyTorch-generate style)")->capture_default_str();
@@ -28,6 +33,24 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_flag("--no-prefix-caching", no_prefix_caching, "Disable automatic prefix caching");
   command.add_flag("--no-chunked-prefill", no_chunked_prefill, "Prefill each prompt in one step");
   command.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+}
+
+std::string EngineOptions::resolved_backend() const {
+  return backend == "auto" ? backend::available_backends().front() : backend;
+}
+
+int64_t EngineOptions::resolved_max_num_seqs() const {
+  if (max_num_seqs < 0) throw UsageError(fmt::format("--max-num-seqs must be >= 1, or 0 for the default (got {})", max_num_seqs));
+  if (max_num_seqs > 0) return max_num_seqs;
+  return resolved_backend() == "cuda" ? kDefaultCudaMaxNumSeqs : kDefaultCpuMaxNumSeqs;
+}
+
+int64_t EngineOptions::resolved_max_num_batched_tokens() const {
+  if (max_num_batched_tokens < 0)
+    throw UsageError(fmt::format("--max-num-batched-tokens must be >= 1, or 0 for the default (got {})",
+                                 max_num_batched_tokens));
+  if (max_num_batched_tokens > 0) return max_num_batched_tokens;
+  return resolved_backend() == "cuda" ? kDefaultCudaMaxNumBatchedTokens : kDefaultCpuMaxNumBatchedTokens;
 }
 
 backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConfig& model) const {
@@ -40,8 +63,8 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.block_size = block_size;
   options.kv_cache_memory = kv_cache_memory;
   options.gpu_memory_utilization = gpu_memory_utilization;
-  options.max_num_seqs = max_num_seqs;
-  options.max_num_batched_tokens = max_num_batched_tokens;
+  options.max_num_seqs = resolved_max_num_seqs();
+  options.max_num_batched_tokens = resolved_max_num_batched_tokens();
   options.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
   options.cuda_graphs = !no_cuda_graphs;
   options.decode_gemv = !no_decode_gemv;
@@ -53,8 +76,8 @@ engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, c
   engine::EngineConfig config;
   config.block_size = kv.shape.block_size;
   config.num_kv_blocks = kv.shape.num_blocks;
-  config.max_num_seqs = max_num_seqs;
-  config.max_num_batched_tokens = max_num_batched_tokens;
+  config.max_num_seqs = resolved_max_num_seqs();
+  config.max_num_batched_tokens = resolved_max_num_batched_tokens();
   config.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
   config.batching = engine::parse_batching_mode(batching);
   config.kv_layout = engine::parse_kv_layout(kv_layout);

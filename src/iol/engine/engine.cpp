@@ -184,6 +184,7 @@ std::vector<Sequence*> Engine::fork_samples(Sequence& parent) {
 EngineStats Engine::stats() const {
   EngineStats s = stats_;
   s.blocks = block_manager_.stats();
+  s.device = backend_.device_timeline();
   return s;
 }
 

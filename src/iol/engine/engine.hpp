@@ -7,6 +7,7 @@
 #include <functional>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <string_view>
 #include <unordered_map>
 #include <vector>
@@ -42,6 +43,7 @@ struct EngineStats {
   int64_t peak_used_blocks = 0;
   int64_t sum_used_blocks = 0;  // over steps, for the mean KV usage
   BlockManagerStats blocks;
+  std::optional<backend::DeviceTimeline> device;  // where the backend times the device
 };
 
 class Engine {

@@ -49,6 +49,10 @@ struct CudaBackend::Impl {
   double load_seconds = 0;
   cudaStream_t stream = nullptr;
   std::unique_ptr<CublasLtGemm> gemm;
+  // Timing events around each execute(): [0] its start, [1] its end, [2] the previous end.
+  cudaEvent_t step_events[3] = {nullptr, nullptr, nullptr};
+  bool has_previous_step = false;
+  DeviceTimeline timeline;
 
   // Sizes.
   int64_t hidden = 0, q_size = 0, kv_size = 0, qkv_size = 0, inter = 0, vocab = 0, head_dim = 0;
@@ -103,6 +107,7 @@ struct CudaBackend::Impl {
       fail("cuda backend: max_num_seqs and max_num_batched_tokens must be positive");
     IOL_CUDA_CHECK(cudaSetDevice(options.device));
     IOL_CUDA_CHECK(cudaStreamCreateWithFlags(&stream, cudaStreamNonBlocking));
+    for (auto& e : step_events) IOL_CUDA_CHECK(cudaEventCreate(&e));
     hidden = config.hidden_size;
     q_size = config.q_size();
     kv_size = config.kv_size();
@@ -122,6 +127,8 @@ struct CudaBackend::Impl {
 
   ~Impl() {
     for (auto& [size, graph] : graphs) cudaGraphExecDestroy(graph);
+    for (auto& e : step_events)
+      if (e) cudaEventDestroy(e);
     if (stream) cudaStreamDestroy(stream);
   }
 
@@ -272,6 +279,8 @@ struct CudaBackend::Impl {
     logits = DeviceBuffer(static_cast<size_t>(max_logits_rows * vocab) * sizeof(float));
     decode_workspace = DeviceBuffer(kernels::paged_attention_decode_workspace_bytes(
         static_cast<int>(max_seqs), static_cast<int>(config.num_attention_heads), static_cast<int>(head_dim), kMaxDecodeSplits));
+    kernels::paged_attention_decode_workspace_init(decode_workspace.data(), static_cast<int>(max_seqs),
+                                                   static_cast<int>(config.num_attention_heads));
     sampler_workspace = DeviceBuffer(kernels::sampler_workspace_bytes(static_cast<int>(max_seqs), static_cast<int>(vocab)));
     const std::vector<float> frequencies = rope_inverse_frequencies(config.rope, head_dim);
     inv_freq = DeviceBuffer(frequencies.size() * sizeof(float));
@@ -466,7 +475,7 @@ struct CudaBackend::Impl {
       p.num_selected = shape.num_decode;
       p.max_query_len = 1;
       p.max_context_len = shape.max_context_len;
-      kernels::paged_attention_decode(p, kMaxDecodeSplits, decode_workspace.data(), stream);
+      kernels::paged_attention_decode(p, static_cast<int>(max_seqs), kMaxDecodeSplits, decode_workspace.data(), stream);
     }
     if (shape.num_prefill > 0) {
       p.seq_indices = device_meta.prefill_seqs;
@@ -618,6 +627,18 @@ struct CudaBackend::Impl {
     gemm->linear(final_rows.as<bf16>(), lm_head, nullptr, logits.data(), logits_rows, static_cast<int>(vocab), H, true, stream);
   }
 
+  // After a step's synchronisation: its busy time, and the idle gap since the previous step ended.
+  void account_step() {
+    float busy_ms = 0.0f, idle_ms = 0.0f;
+    IOL_CUDA_CHECK(cudaEventElapsedTime(&busy_ms, step_events[0], step_events[1]));
+    if (has_previous_step) IOL_CUDA_CHECK(cudaEventElapsedTime(&idle_ms, step_events[2], step_events[0]));
+    timeline.steps += 1;
+    timeline.busy_s += busy_ms * 1e-3;
+    timeline.idle_s += std::max(0.0f, idle_ms) * 1e-3;
+    std::swap(step_events[1], step_events[2]);
+    has_previous_step = true;
+  }
+
   int graph_bucket_for(const ForwardBatch& batch) const {
     if (graphs.empty() || batch.num_tokens() != batch.num_seqs()) return 0;  // not decode-only
     const int n = static_cast<int>(batch.num_seqs());
@@ -654,6 +675,7 @@ CudaBackend::~CudaBackend() = default;
 const KvCacheSpec& CudaBackend::kv_cache_spec() const { return impl_->kv_spec; }
 int64_t CudaBackend::vocab_size() const { return impl_->vocab; }
 double CudaBackend::load_seconds() const { return impl_->load_seconds; }
+std::optional<DeviceTimeline> CudaBackend::device_timeline() const { return impl_->timeline; }
 
 void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) {
   Impl& m = *impl_;
@@ -667,6 +689,7 @@ void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBat
   int bucket = m.graph_bucket_for(batch);
   if (bucket > 0 && (num_rows != static_cast<int>(batch.num_seqs()) || batch.logits_indices.size() != batch.num_seqs()))
     bucket = 0;
+  IOL_CUDA_CHECK(cudaEventRecord(m.step_events[0], m.stream));
   if (bucket > 0) {
     m.stage(batch, &sampling, bucket);
     IOL_CUDA_CHECK(cudaGraphLaunch(m.graphs.at(bucket), m.stream));
@@ -687,7 +710,9 @@ void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBat
     IOL_CUDA_CHECK(cudaMemcpyAsync(m.out_host.as<char>() + S * 8, m.out_device.as<char>() + S * 8, rows * k * 8,
                                    cudaMemcpyDeviceToHost, m.stream));
   }
+  IOL_CUDA_CHECK(cudaEventRecord(m.step_events[1], m.stream));
   IOL_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  m.account_step();
   out.resize(rows);
   const auto* tokens = m.out_host.as<const int32_t>();
   const auto* logprobs = reinterpret_cast<const float*>(tokens + S);

@@ -44,6 +44,7 @@ class CudaBackend final : public Backend {
   void compute_logits(const ForwardBatch& batch, std::span<float> logits) override;
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override;
   std::optional<HardwareCeilings> measure_ceilings() override;
+  std::optional<DeviceTimeline> device_timeline() const override;
 
   double load_seconds() const;
   // The KV cache of one layer as host values (bf16 → float), [num_blocks][block_size][kv_heads][head_dim].

@@ -1,15 +1,21 @@
 // Decode GEMV (gemv.cuh). Floor: the weight bytes over DRAM bandwidth; everything else is hidden
 // behind that stream or small next to it.
 //
-// A CTA of 8 warps first stages the m input rows in shared memory (normalising them when the layer
-// has an RMSNorm in front: every CTA recomputes the norm of the few rows it needs, which costs an L2
-// read of m·k·2 bytes per CTA instead of a kernel launch and a DRAM round trip). Then each warp
-// takes output columns j = warp, warp + all warps, ... (one weight row each, or the gate row j and
-// up row n + j for SwiGLU): its lanes stream the row with 16-byte loads, kUnroll loads per lane in
-// flight (8 KiB per warp at k = 4096 — Little's law asks ~20 KB per SM at 3 TB/s), multiply by the
-// staged rows in fp32 and reduce with shuffles. The grid is what fits on the GPU at once (occupancy
-// query), so each CTA stages its rows once and the columns spread over all warps (see launch()).
+// A CTA of 8 warps covers a tile of output columns; the `splits` warps of one column each reduce a
+// slice of k and meet in shared memory (split-K inside the CTA, so the sum order is fixed). Splits
+// exist to spread the columns evenly: the grid is what fits on the GPU at once, and 6144 QKV
+// columns over the 4224 warps that fit left half the warps idle for half the kernel; split in two,
+// its 1536 tiles of 4 columns make 2.9 waves of the 528 CTAs that fit (choose_splits). Each warp's lanes stream its weight
+// rows with 16-byte loads, kUnroll loads per lane in flight (Little's law asks ~20 KB per SM at
+// 3 TB/s), multiply by the input rows in fp32 and reduce with shuffles.
+//
+// The input rows: with an RMSNorm in front, every CTA stages the normalised rows in shared memory
+// (it recomputes the norm of the few rows it needs: an L2 read of m·k·2 bytes per CTA instead of a
+// kernel launch and a DRAM round trip). Without one, at m <= 2, warps read x straight through L1
+// (no prologue before the weight stream starts; the staging of a 28 KB row of the down projection
+// cost every CTA a chain of L2 round trips before its first weight load); larger m stage as well.
 #include <algorithm>
+#include <cmath>
 #include <cstdint>
 #include <cstdlib>
 #include <map>
@@ -57,7 +63,8 @@ __device__ __forceinline__ float round_bf16(float v) { return __bfloat162float(_
 __device__ __forceinline__ float silu_times(float gate, float up) { return gate / (1.0f + expf(-gate)) * up; }
 
 // Stages x [M][k] into xs, normalised as transformers' LlamaRMSNorm in bf16 when kNorm: fp32 sum of
-// squares, x * rsqrt(mean + eps) rounded to bf16, times the weight, rounded again.
+// squares, x * rsqrt(mean + eps) rounded to bf16, times the weight, rounded again. One pass over
+// global memory: the raw rows are copied while their squares are summed, then normalised in place.
 template <int M, bool kNorm>
 __device__ __forceinline__ void stage_rows(const GemvParams& p, bf16* xs) {
   const int vecs = p.k / kVec;
@@ -67,21 +74,21 @@ __device__ __forceinline__ void stage_rows(const GemvParams& p, bf16* xs) {
     for (int i = threadIdx.x; i < M * vecs; i += kThreads) dst[i] = src[i];
   } else {
     __shared__ float partial[M][kWarps];
-    float squares[M];
 #pragma unroll
     for (int m = 0; m < M; ++m) {
-      squares[m] = 0.0f;
+      float squares = 0.0f;
       for (int i = threadIdx.x; i < vecs; i += kThreads) {
         Bf16x8 v;
         v.raw = src[m * vecs + i];
+        dst[m * vecs + i] = v.raw;
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
           const float2 f = __bfloat1622float2(v.pair[e]);
-          squares[m] = fmaf(f.x, f.x, fmaf(f.y, f.y, squares[m]));
+          squares = fmaf(f.x, f.x, fmaf(f.y, f.y, squares));
         }
       }
-      squares[m] = warp_sum(squares[m]);
-      if (threadIdx.x % 32 == 0) partial[m][threadIdx.x / 32] = squares[m];
+      squares = warp_sum(squares);
+      if (threadIdx.x % 32 == 0) partial[m][threadIdx.x / 32] = squares;
     }
     __syncthreads();
     const uint4* weight = reinterpret_cast<const uint4*>(p.norm_weight);
@@ -93,7 +100,7 @@ __device__ __forceinline__ void stage_rows(const GemvParams& p, bf16* xs) {
       const float inv_rms = rsqrtf(total / static_cast<float>(p.k) + p.norm_eps);
       for (int i = threadIdx.x; i < vecs; i += kThreads) {
         Bf16x8 v, g, y;
-        v.raw = src[m * vecs + i];
+        v.raw = dst[m * vecs + i];  // this thread's own copy from the pass above
         g.raw = weight[i];
 #pragma unroll
         for (int e = 0; e < 4; ++e) {
@@ -109,30 +116,32 @@ __device__ __forceinline__ void stage_rows(const GemvParams& p, bf16* xs) {
   __syncthreads();
 }
 
-// acc[r][m] += W row r (rows[r]) · xs row m, over the whole k, by one warp.
-template <int M, int R>
-__device__ __forceinline__ void warp_dot_rows(const bf16* const (&rows)[R], const bf16* xs, int k,
+// acc[r][m] += W row r (rows[r]) · x row m over k in [begin, end), by one warp. x is the staged
+// rows in shared memory (kStaged) or the input in global memory, read through L1.
+template <int M, int R, bool kStaged>
+__device__ __forceinline__ void warp_dot_rows(const bf16* const (&rows)[R], const bf16* x, int k, int begin, int end,
                                               float (&acc)[R][M]) {
   constexpr int kUnroll = 8 / R;  // 16-byte weight loads in flight per lane
   const int lane = threadIdx.x % 32;
-  for (int base = lane * kVec; base < k; base += 32 * kVec * kUnroll) {
+  for (int base = begin + lane * kVec; base < end; base += 32 * kVec * kUnroll) {
     uint4 w[R][kUnroll];
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int idx = base + u * 32 * kVec;
 #pragma unroll
       for (int r = 0; r < R; ++r)
-        w[r][u] = idx < k ? __ldcs(reinterpret_cast<const uint4*>(rows[r] + idx)) : make_uint4(0, 0, 0, 0);
+        w[r][u] = idx < end ? __ldcs(reinterpret_cast<const uint4*>(rows[r] + idx)) : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
       const int idx = base + u * 32 * kVec;
-      if (idx >= k) break;
+      if (idx >= end) break;
 #pragma unroll
       for (int m = 0; m < M; ++m) {
-        const uint4 x = *reinterpret_cast<const uint4*>(xs + m * k + idx);
+        const uint4* at = reinterpret_cast<const uint4*>(x + m * k + idx);
+        const uint4 xv = kStaged ? *at : __ldg(at);
 #pragma unroll
-        for (int r = 0; r < R; ++r) acc[r][m] = dot8(w[r][u], x, acc[r][m]);
+        for (int r = 0; r < R; ++r) acc[r][m] = dot8(w[r][u], xv, acc[r][m]);
       }
     }
   }
@@ -160,7 +169,7 @@ __device__ __forceinline__ void grid_dependency_wait() {
 // Pulls the first kUnroll 16-byte chunks per lane of this warp's first weight row(s) into L2
 // while the previous kernel drains (weights only: safe before grid_dependency_wait).
 template <int R>
-__device__ __forceinline__ void prefetch_first_rows(const GemvParams& p, int j) {
+__device__ __forceinline__ void prefetch_first_rows(const GemvParams& p, int j, int begin, int end) {
   if (j >= p.n) return;
   const int lane = threadIdx.x % 32;
   constexpr int kUnroll = 8 / R;
@@ -169,34 +178,62 @@ __device__ __forceinline__ void prefetch_first_rows(const GemvParams& p, int j) 
     const bf16* row = p.w + (static_cast<int64_t>(r) * p.n + j) * p.k;
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
-      const int idx = lane * kVec + u * 32 * kVec;
-      if (idx < p.k) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + idx));
+      const int idx = begin + lane * kVec + u * 32 * kVec;
+      if (idx < end) asm volatile("prefetch.global.L2 [%0];" ::"l"(row + idx));
     }
   }
 }
 
-template <int M, GemvEpilogue kEpilogue, bool kNorm>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, bool early_trigger) {
+template <int M, GemvEpilogue kEpilogue, bool kNorm, bool kStaged>
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, int splits, bool early_trigger) {
   extern __shared__ __align__(16) unsigned char smem[];
-  bf16* xs = reinterpret_cast<bf16*>(smem);
   constexpr int R = kEpilogue == GemvEpilogue::SwiGlu ? 2 : 1;  // weight rows per output column
-  if (early_trigger) allow_dependent_launch();
-  prefetch_first_rows<R>(p, blockIdx.x * kWarps + threadIdx.x / 32);
-  grid_dependency_wait();
-  stage_rows<M, kNorm>(p, xs);
+  __shared__ float slice_sums[kWarps][R][M];
+  const bf16* x = p.x;
+  if constexpr (kStaged) x = reinterpret_cast<const bf16*>(smem);
 
-  const int lane = threadIdx.x % 32;
-  const int total_warps = gridDim.x * kWarps;
-  for (int j = blockIdx.x * kWarps + threadIdx.x / 32; j < p.n; j += total_warps) {
-    const bf16* rows[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r) rows[r] = p.w + (static_cast<int64_t>(r) * p.n + j) * p.k;
+  const int warp = threadIdx.x / 32, lane = threadIdx.x % 32;
+  const int columns_per_tile = kWarps / splits, column = warp / splits, slice = warp % splits;
+  const int vecs = p.k / kVec, slice_vecs = (vecs + splits - 1) / splits;
+  const int begin = min(vecs, slice * slice_vecs) * kVec, end = min(vecs, (slice + 1) * slice_vecs) * kVec;
+  const int tiles = (p.n + columns_per_tile - 1) / columns_per_tile;
+
+  if (early_trigger) allow_dependent_launch();
+  prefetch_first_rows<R>(p, blockIdx.x * columns_per_tile + column, begin, end);
+  grid_dependency_wait();
+  if constexpr (kStaged) stage_rows<M, kNorm>(p, reinterpret_cast<bf16*>(smem));
+
+  // The tile loop is uniform over the CTA (the __syncthreads below).
+  for (int tile = blockIdx.x; tile < tiles; tile += gridDim.x) {
+    const int j = tile * columns_per_tile + column;
     float acc[R][M];
 #pragma unroll
     for (int r = 0; r < R; ++r)
 #pragma unroll
       for (int m = 0; m < M; ++m) acc[r][m] = 0.0f;
-    warp_dot_rows<M, R>(rows, xs, p.k, acc);
+    if (j < p.n) {
+      const bf16* rows[R];
+#pragma unroll
+      for (int r = 0; r < R; ++r) rows[r] = p.w + (static_cast<int64_t>(r) * p.n + j) * p.k;
+      warp_dot_rows<M, R, kStaged>(rows, x, p.k, begin, end, acc);
+    }
+    if (splits > 1) {
+      // Slice 0 adds the other slices' sums in slice order: the same sum for every launch.
+      if (lane == 0)
+#pragma unroll
+        for (int r = 0; r < R; ++r)
+#pragma unroll
+          for (int m = 0; m < M; ++m) slice_sums[warp][r][m] = acc[r][m];
+      __syncthreads();
+      if (slice == 0)
+        for (int s = 1; s < splits; ++s)
+#pragma unroll
+          for (int r = 0; r < R; ++r)
+#pragma unroll
+            for (int m = 0; m < M; ++m) acc[r][m] += slice_sums[warp + s][r][m];
+      __syncthreads();
+    }
+    if (slice != 0 || j >= p.n) continue;
 
     // Lane m writes row m's output (every lane holds every sum after the butterfly).
 #pragma unroll
@@ -251,16 +288,53 @@ int programmatic_launch_mode() {
   return mode;
 }
 
-template <int M, GemvEpilogue kEpilogue, bool kNorm>
+// Experiment knobs, read once (docs/performance.md): IOL_GEMV_SPLITS=1|2|4|8 forces the k-splits
+// where the caller left them to the shape; IOL_GEMV_STAGE=1 stages x in shared memory always.
+int env_int(const char* name, int fallback) {
+  const char* env = std::getenv(name);
+  return env == nullptr || *env == 0 ? fallback : std::atoi(env);
+}
+int forced_splits() {
+  static const int splits = [] {
+    const int v = env_int("IOL_GEMV_SPLITS", 0);
+    return v == 1 || v == 2 || v == 4 || v == 8 ? v : 0;
+  }();
+  return splits;
+}
+bool always_stage() {
+  static const bool stage = env_int("IOL_GEMV_STAGE", 0) == 1;
+  return stage;
+}
+
+// The k-splits that spread n columns most evenly over `slots` resident CTAs: a tile of 8 / splits
+// columns per CTA, ceil(tiles / slots) waves of which the last may be partial; the CTAs of the
+// last wave finish while the others idle, so the useful fraction is (tiles / slots) / waves. More
+// splits only where they gain 2% (each slice is then shorter, with fewer loads in flight), and
+// never below 256 elements per slice (one 16-byte load per lane).
+int choose_splits(int n, int k, int64_t slots) {
+  int best = 1;
+  double best_fraction = 0.0;
+  for (int splits : {1, 2, 4, 8}) {
+    if (splits > 1 && k / splits < 32 * kVec) break;
+    const int64_t tiles = (int64_t{n} + kWarps / splits - 1) / (kWarps / splits);
+    const double waves = static_cast<double>(tiles) / static_cast<double>(slots);
+    const double fraction = waves / std::ceil(waves);
+    if (fraction > best_fraction + 0.02) best = splits, best_fraction = fraction;
+  }
+  return best;
+}
+
+template <int M, GemvEpilogue kEpilogue, bool kNorm, bool kStaged>
 void launch(const GemvParams& p, cudaStream_t stream) {
-  auto kernel = gemv_kernel<M, kEpilogue, kNorm>;
+  auto kernel = gemv_kernel<M, kEpilogue, kNorm, kStaged>;
+  constexpr size_t kMaxSmem = kStaged ? M * kMaxGemvK * sizeof(bf16) : 0;
   static const bool configured = [kernel] {
-    IOL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
-                                        static_cast<int>(M * kMaxGemvK * sizeof(bf16))));
+    if (kMaxSmem > 0)
+      IOL_CUDA_CHECK(cudaFuncSetAttribute(kernel, cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kMaxSmem)));
     return true;
   }();
   (void)configured;
-  const size_t smem = static_cast<size_t>(M) * p.k * sizeof(bf16);
+  const size_t smem = kStaged ? static_cast<size_t>(M) * p.k * sizeof(bf16) : 0;
   // CTAs resident per SM, by k (the staged rows' shared memory): queried once per shape, so a
   // launch inside a graph capture makes no query (the backend runs each shape once before).
   static std::map<int, int> per_sm_by_k;
@@ -270,12 +344,12 @@ void launch(const GemvParams& p, cudaStream_t stream) {
     IOL_CUDA_CHECK(cudaOccupancyMaxActiveBlocksPerMultiprocessor(&per_sm, kernel, kThreads, smem));
     found = per_sm_by_k.emplace(p.k, std::max(per_sm, 1)).first;
   }
-  // All the warps that fit. Columns then spread unevenly when n is not a multiple of the warps
-  // (QKV: 6144 columns over 4224 warps, 0.58 of the read ceiling under ncu); giving every warp
-  // ceil(n / warps) columns and shrinking the grid measured 2.5% slower end to end (fewer loads in
-  // flight, and CTAs uneven per SM instead): the fix is split-K, not a smaller grid.
-  const int64_t wanted = (int64_t{p.n} + kWarps - 1) / kWarps;
-  const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(wanted, int64_t{found->second} * num_sms())));
+  // All the CTAs that fit, each looping over tiles. (A smaller grid giving every warp the same
+  // column count measured 2.5% slower: fewer loads in flight, CTAs uneven per SM.)
+  const int64_t slots = int64_t{found->second} * num_sms();
+  const int splits = p.k_splits > 0 ? p.k_splits : forced_splits() > 0 ? forced_splits() : choose_splits(p.n, p.k, slots);
+  const int64_t tiles = (int64_t{p.n} + kWarps / splits - 1) / (kWarps / splits);
+  const int grid = static_cast<int>(std::max<int64_t>(1, std::min<int64_t>(tiles, slots)));
   cudaLaunchConfig_t config{};
   config.gridDim = dim3(static_cast<unsigned>(grid));
   config.blockDim = dim3(kThreads);
@@ -289,38 +363,44 @@ void launch(const GemvParams& p, cudaStream_t stream) {
     config.attrs = &attribute;
     config.numAttrs = 1;
   }
-  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, pdl == 2));
+  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, splits, pdl == 2));
   IOL_CUDA_LAUNCH_CHECK();
+}
+
+// x is staged in shared memory when it must be normalised, or when m > 2 rows read through L1 per
+// weight load would crowd it (see the top of this file).
+template <int M, GemvEpilogue kEpilogue>
+void launch_for_input(const GemvParams& p, cudaStream_t stream) {
+  if (p.norm_weight != nullptr) return launch<M, kEpilogue, true, true>(p, stream);
+  if (M > 2 || always_stage()) return launch<M, kEpilogue, false, true>(p, stream);
+  return launch<M, kEpilogue, false, false>(p, stream);
 }
 
 template <int M>
 void dispatch_epilogue(const GemvParams& p, cudaStream_t stream) {
-  const bool norm = p.norm_weight != nullptr;
   switch (p.epilogue) {
-    case GemvEpilogue::StoreBf16:
-      return norm ? launch<M, GemvEpilogue::StoreBf16, true>(p, stream) : launch<M, GemvEpilogue::StoreBf16, false>(p, stream);
-    case GemvEpilogue::StoreF32:
-      return norm ? launch<M, GemvEpilogue::StoreF32, true>(p, stream) : launch<M, GemvEpilogue::StoreF32, false>(p, stream);
-    case GemvEpilogue::AddResidual:
-      return norm ? launch<M, GemvEpilogue::AddResidual, true>(p, stream)
-                  : launch<M, GemvEpilogue::AddResidual, false>(p, stream);
-    case GemvEpilogue::SwiGlu:
-      return norm ? launch<M, GemvEpilogue::SwiGlu, true>(p, stream) : launch<M, GemvEpilogue::SwiGlu, false>(p, stream);
+    case GemvEpilogue::StoreBf16: return launch_for_input<M, GemvEpilogue::StoreBf16>(p, stream);
+    case GemvEpilogue::StoreF32: return launch_for_input<M, GemvEpilogue::StoreF32>(p, stream);
+    case GemvEpilogue::AddResidual: return launch_for_input<M, GemvEpilogue::AddResidual>(p, stream);
+    case GemvEpilogue::SwiGlu: return launch_for_input<M, GemvEpilogue::SwiGlu>(p, stream);
   }
 }
+
 
 }  // namespace
 
 bool gemv_supports(const GemvParams& p) {
-  return p.m >= 1 && p.m <= kMaxGemvRows && p.n >= 1 && p.k >= kVec && p.k % kVec == 0 && p.k <= kMaxGemvK &&
+  const bool splits_ok = p.k_splits == 0 || p.k_splits == 1 || p.k_splits == 2 || p.k_splits == 4 || p.k_splits == 8;
+  return splits_ok && p.m >= 1 && p.m <= kMaxGemvRows && p.n >= 1 && p.k >= kVec && p.k % kVec == 0 && p.k <= kMaxGemvK &&
          is_aligned_16(p.x) && is_aligned_16(p.w) && (p.norm_weight == nullptr || is_aligned_16(p.norm_weight)) &&
          p.out != nullptr;
 }
 
 void gemv(const GemvParams& p, cudaStream_t stream) {
   if (!gemv_supports(p))
-    fail("gemv: unsupported shape m={} n={} k={} (m in [1, {}], k a multiple of 8 up to {}, 16-byte aligned rows)",
-         p.m, p.n, p.k, kMaxGemvRows, kMaxGemvK);
+    fail("gemv: unsupported shape m={} n={} k={} k_splits={} (m in [1, {}], k a multiple of 8 up to {}, k_splits 0, 1, "
+         "2, 4 or 8, 16-byte aligned rows)",
+         p.m, p.n, p.k, p.k_splits, kMaxGemvRows, kMaxGemvK);
   switch (p.m) {
     case 1: return dispatch_epilogue<1>(p, stream);
     case 2: return dispatch_epilogue<2>(p, stream);

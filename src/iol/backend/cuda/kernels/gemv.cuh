@@ -33,10 +33,13 @@ struct GemvParams {
   float norm_eps = 0.0f;
   GemvEpilogue epilogue = GemvEpilogue::StoreBf16;
   void* out = nullptr;  // [m][n], bf16 or fp32 (see GemvEpilogue); must not alias x
+  // Warps that share one output column, each reducing a slice of k (1, 2, 4 or 8); 0 chooses by
+  // shape so the columns spread evenly over the warps that fit on the GPU (tests force each).
+  int k_splits = 0;
 };
 
 // Whether gemv() takes these shapes and pointers: 1 <= m <= kMaxGemvRows, k a multiple of 8 up to
-// kMaxGemvK, 16-byte aligned x and w. Anything else goes to cuBLAS.
+// kMaxGemvK, 16-byte aligned x and w, k_splits 0, 1, 2, 4 or 8. Anything else goes to cuBLAS.
 constexpr int kMaxGemvK = 16384;
 bool gemv_supports(const GemvParams& p);
 

@@ -37,10 +37,15 @@ struct PagedAttentionParams {
 void paged_attention_prefill(const PagedAttentionParams& params, cudaStream_t stream);
 
 // Query length 1 for every selected sequence. Split-KV flash-decoding: the context is cut into
-// up to max_splits parts reduced in a second pass; the query heads of a GQA group share K/V loads.
-// workspace: paged_attention_decode_workspace_bytes(...) bytes, reserved by the caller.
-void paged_attention_decode(const PagedAttentionParams& params, int max_splits, void* workspace,
+// up to max_splits parts, and the last CTA of a sequence's parts to finish merges them; the query
+// heads of a GQA group share K/V loads.
+// workspace: paged_attention_decode_workspace_bytes(max_num_seqs, ...) bytes, reserved by the
+// caller for up to max_num_seqs selected rows and cleared once by
+// paged_attention_decode_workspace_init (its arrival counters must start at zero; every call leaves
+// them at zero, so CUDA graph replays need nothing more).
+void paged_attention_decode(const PagedAttentionParams& params, int max_num_seqs, int max_splits, void* workspace,
                             cudaStream_t stream);
 size_t paged_attention_decode_workspace_bytes(int max_num_seqs, int num_heads, int head_dim, int max_splits);
+void paged_attention_decode_workspace_init(void* workspace, int max_num_seqs, int num_heads);  // blocking
 
 }  // namespace iol::backend::cuda::kernels

@@ -1,8 +1,10 @@
 // Paged attention for decode rows (query length 1): split-KV flash-decoding (Dao, Haziza, Massa,
-// Sizov 2023, "Flash-Decoding for long-context inference"), in two passes like vLLM's
-// paged_attention_v2.
+// Sizov 2023, "Flash-Decoding for long-context inference"), in one kernel: the partitions' partial
+// results are merged by whichever of their CTAs finishes last (an arrival counter per sequence and
+// head group), instead of by a second kernel as in vLLM's paged_attention_v2 — at batch 1 that
+// second launch cost ~5 us per layer, as much as the attention itself.
 //
-// Pass 1, grid (selected sequence, head group, split): a CTA owns one KV head, the query heads of
+// Grid (selected sequence, head group, split): a CTA owns one KV head, the query heads of
 // its GQA group that share it (up to 16: the rows of one m16 MMA tile, so each K/V byte is read
 // from DRAM once per group), and one partition of the context. Decode is bound by DRAM bandwidth,
 // so the CTA is a streaming pipeline: K/V tiles of 64 tokens are gathered through the block table
@@ -14,15 +16,16 @@
 // A sequence whose attended span fits one partition writes bf16 out directly; otherwise the CTA
 // leaves (max, sum, unnormalised out) in fp32 in the workspace.
 //
-// Pass 2, grid (selected sequence, head): rescales the partials by exp2(max_k - max) and divides by
-// the merged sum (log-sum-exp combine); sequences with one partition are skipped.
+// The merge (log-sum-exp combine): rescale the partials by exp2(max_k - max) and divide by the
+// merged sum, summing over the partitions in their order, so the result does not depend on which
+// CTA came last. Sequences with one partition have nothing to merge.
 //
 // Partitions: the grid has num_splits partitions per sequence, chosen on the host so the whole grid
 // fills the GPU (about kTargetCtasPerSm CTAs per SM over all sequences and head groups, at most
 // max_splits, never more than one 64-token tile each). Each sequence then cuts its own attended
 // span evenly over those splits, in whole tiles (partition_tokens_for): a lone 150-token sequence
 // spreads over 3 CTAs per head group instead of 1, a lone 32k one over 32 CTAs of 1k tokens, and at
-// batch 256 every sequence stays in one CTA and skips pass 2. The cut depends only on the
+// batch 256 every sequence stays in one CTA and merges nothing. The cut depends only on the
 // sequence's own context length and the grid, so a CUDA graph captured for the longest context
 // serves every shorter one.
 //
@@ -48,7 +51,7 @@ constexpr int kTileKeys = kWarps * 16;  // one n16 slice of keys per warp
 // per SM, several times what Little's law asks at ~25 GB/s per SM and ~1-2 us of loaded latency.
 // 4 stages at 1 CTA per SM took 40% longer on an H100; 2 stages at 3 CTAs per SM about the same.
 constexpr int kStages = 3;              // 2 tiles in flight while one is consumed
-constexpr int kTargetCtasPerSm = 2;  // the pass-1 kernel's occupancy (__launch_bounds__ below)
+constexpr int kTargetCtasPerSm = 2;  // the kernel's occupancy (__launch_bounds__ below)
 constexpr int kMaxHeadsPerCta = 16;  // the rows of an m16 tile
 constexpr float kLog2e = 1.4426950408889634f;
 
@@ -117,10 +120,11 @@ struct DecodeWorkspace {
   float* partial_out;
   float* partial_max;  // log2 domain: max of score * scale * log2(e)
   float* partial_sum;
+  int* arrivals;       // [selected row][head group]: partitions finished; zero between launches
 };
 
 // The tokens of each of a sequence's partitions: its span cut evenly over the grid's splits, in
-// whole tiles. Pass 1 and pass 2 agree on it (same inputs).
+// whole tiles.
 __device__ __forceinline__ int partition_tokens_for(int span, int num_splits) {
   const int share = (span + num_splits - 1) / num_splits;
   return max(kTileKeys, (share + kTileKeys - 1) / kTileKeys * kTileKeys);
@@ -351,33 +355,37 @@ __global__ void __launch_bounds__(kThreads, 2)
       }
     }
   }
-}
+  if (seq_splits == 1) return;
 
-// Pass 2: out = sum_k exp2(m_k - m) * o_k / sum_k exp2(m_k - m) * l_k over the sequence's splits.
-template <int D>
-__global__ void __launch_bounds__(D)
-    paged_attention_decode_combine_kernel(const PagedAttentionParams p, int num_splits, DecodeWorkspace workspace) {
-  const int selected = blockIdx.x;
-  const int head = blockIdx.y;
-  const int seq = p.seq_indices[selected];
-  const int context_len = p.context_lens[seq];
-  const int lo = attended_lo(context_len, p.sliding_window);
-  const int partition_tokens = partition_tokens_for(context_len - lo, num_splits);
-  const int seq_splits = (context_len - lo + partition_tokens - 1) / partition_tokens;
-  if (seq_splits <= 1) return;  // pass 1 wrote this row
-
-  const int64_t first = (static_cast<int64_t>(selected) * p.num_heads + head) * num_splits;
-  float merged_max = -INFINITY;
-  for (int k = 0; k < seq_splits; ++k) merged_max = fmaxf(merged_max, workspace.partial_max[first + k]);
-  float out = 0.0f, sum = 0.0f;
-  const int d = threadIdx.x;
-  for (int k = 0; k < seq_splits; ++k) {
-    const float weight = fast_exp2(workspace.partial_max[first + k] - merged_max);
-    sum = fmaf(weight, workspace.partial_sum[first + k], sum);
-    out = fmaf(weight, workspace.partial_out[(first + k) * D + d], out);
+  // ---- the last partition of this sequence and head group to finish merges them all ----
+  // Release: every thread's partials are visible device-wide before thread 0 counts this CTA in;
+  // the CTA that brings the count to seq_splits resets it (no other CTA of this launch touches it
+  // again) and reads the others' partials through L2 (__ldcg: L1 is not coherent across SMs).
+  __shared__ bool merges;
+  __threadfence();
+  __syncthreads();
+  if (tid == 0) {
+    int* arrivals = workspace.arrivals + static_cast<int64_t>(selected) * gridDim.y + blockIdx.y;
+    merges = atomicAdd(arrivals, 1) == seq_splits - 1;
+    if (merges) *arrivals = 0;
   }
-  const int q_row = p.query_start_loc[seq];
-  p.out[(static_cast<int64_t>(q_row) * p.num_heads + head) * D + d] = __float2bfloat16_rn(out / sum);
+  __syncthreads();
+  if (!merges) return;
+  __threadfence();
+  for (int index = tid; index < heads_per_cta * D; index += kThreads) {
+    const int head = head0 + index / D;
+    const int d = index % D;
+    const int64_t first = (static_cast<int64_t>(selected) * num_heads + head) * num_splits;
+    float merged_max = -INFINITY;
+    for (int k = 0; k < seq_splits; ++k) merged_max = fmaxf(merged_max, __ldcg(workspace.partial_max + first + k));
+    float out = 0.0f, sum = 0.0f;
+    for (int k = 0; k < seq_splits; ++k) {
+      const float weight = fast_exp2(__ldcg(workspace.partial_max + first + k) - merged_max);
+      sum = fmaf(weight, __ldcg(workspace.partial_sum + first + k), sum);
+      out = fmaf(weight, __ldcg(workspace.partial_out + (first + k) * D + d), out);
+    }
+    p.out[(static_cast<int64_t>(q_row) * num_heads + head) * D + d] = __float2bfloat16_rn(out / sum);
+  }
 }
 
 template <int D>
@@ -396,21 +404,30 @@ void launch_decode(const PagedAttentionParams& p, int heads_per_cta, int num_spl
   paged_attention_decode_kernel<D><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_cta, num_splits,
                                                                            p.scale * kLog2e, workspace);
   IOL_CUDA_LAUNCH_CHECK();
-  if (num_splits > 1) {
-    paged_attention_decode_combine_kernel<D>
-        <<<dim3(p.num_selected, p.num_heads), D, 0, stream>>>(p, num_splits, workspace);
-    IOL_CUDA_LAUNCH_CHECK();
-  }
+}
+
+// Layout: the arrival counters [max_num_seqs][num_heads] (an upper bound on the head groups) at the
+// front, 16-byte aligned, then partial_out, partial_max and partial_sum of the launch.
+size_t arrivals_bytes(int max_num_seqs, int num_heads) {
+  return (static_cast<size_t>(max_num_seqs) * num_heads * sizeof(int) + 15) / 16 * 16;
 }
 
 }  // namespace
 
 size_t paged_attention_decode_workspace_bytes(int max_num_seqs, int num_heads, int head_dim, int max_splits) {
-  return static_cast<size_t>(max_num_seqs) * num_heads * max_splits * (head_dim + 2) * sizeof(float);
+  return arrivals_bytes(max_num_seqs, num_heads) +
+         static_cast<size_t>(max_num_seqs) * num_heads * max_splits * (head_dim + 2) * sizeof(float);
 }
 
-void paged_attention_decode(const PagedAttentionParams& params, int max_splits, void* workspace, cudaStream_t stream) {
+void paged_attention_decode_workspace_init(void* workspace, int max_num_seqs, int num_heads) {
+  IOL_CUDA_CHECK(cudaMemset(workspace, 0, arrivals_bytes(max_num_seqs, num_heads)));
+}
+
+void paged_attention_decode(const PagedAttentionParams& params, int max_num_seqs, int max_splits, void* workspace,
+                            cudaStream_t stream) {
   if (params.num_selected == 0) return;
+  if (params.num_selected > max_num_seqs)
+    fail("paged_attention_decode: {} selected rows exceed the workspace's {}", params.num_selected, max_num_seqs);
   if (params.num_kv_heads <= 0 || params.num_heads % params.num_kv_heads != 0)
     fail("paged_attention_decode: num_heads {} is not a multiple of num_kv_heads {}", params.num_heads,
          params.num_kv_heads);
@@ -449,9 +466,14 @@ void paged_attention_decode(const PagedAttentionParams& params, int max_splits, 
     fail("paged_attention_decode: {} splits need a workspace (paged_attention_decode_workspace_bytes)", num_splits);
 
   const size_t partials = static_cast<size_t>(params.num_selected) * params.num_heads * num_splits;
-  float* base = static_cast<float*>(workspace);
-  const DecodeWorkspace parts{base, base ? base + partials * params.head_dim : nullptr,
-                              base ? base + partials * (params.head_dim + 1) : nullptr};
+  DecodeWorkspace parts{};
+  if (workspace != nullptr) {
+    parts.arrivals = static_cast<int*>(workspace);
+    float* base = reinterpret_cast<float*>(static_cast<char*>(workspace) + arrivals_bytes(max_num_seqs, params.num_heads));
+    parts.partial_out = base;
+    parts.partial_max = base + partials * params.head_dim;
+    parts.partial_sum = base + partials * (params.head_dim + 1);
+  }
   if (params.head_dim == 64)
     launch_decode<64>(params, heads_per_cta, num_splits, parts, stream);
   else
