@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [long-context] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -69,6 +69,17 @@ for step in "$@"; do
           --arrival closed --concurrency 1 --out "$results/long-context-decode.jsonl" --tag "batch1-decode-ctx$len" 2>&1 | tail -1
       done
       cp "$results/long-context-decode.jsonl" "$OUT/"
+      ;;
+    serving)
+      # Poisson request-rate sweep, normal length distributions (issue 18 target 6): the highest
+      # rate whose p99 TPOT <= 50 ms and p99 TTFT <= 1 s, and goodput under those SLOs.
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 \
+        --scenario bench/scenarios/sharegpt-like-poisson.yaml --num-requests ${SERVING_REQUESTS:-1000} \
+        --request-rate ${SERVING_RATES:-10,20,40,80} --slo ttft_ms=1000,tpot_ms=50 \
+        --out "$results/serving-poisson.jsonl" --tag serving-poisson 2>&1 | tail -6
+      cp "$results/serving-poisson.jsonl" "$OUT/"
       ;;
     reference-models)
       # Trains the reference target/draft pair (issue 11) on the corpus built here by

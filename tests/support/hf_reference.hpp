@@ -111,8 +111,9 @@ inline void expect_matches_reference(const model::LoadedModel& loaded, const std
       std::printf("[ parity ] %s, %zu positions: worst relative logit error %.3g\n", preset.c_str(), ids.size(), worst);
     }
 
-    // 2. Greedy generation through the KV cache, one decode step per token: same tokens as HF.
-    {
+    // 2. Greedy generation through the KV cache, one decode step per token: same tokens as HF
+    //    (cases that record logits only, with no greedy tokens, stop at 1).
+    if (!rc.greedy_ids.empty()) {
       backend::cpu::CpuBackend backend(loaded.config, loaded.weights, num_blocks, block_size);
       auto vocabulary = tokenizer::Vocabulary::from_file(tokenizer_json);
       engine::EngineConfig engine_config;

@@ -361,16 +361,16 @@ __global__ void __launch_bounds__(kThreads, 2)
   // Release: every thread's partials are visible device-wide before thread 0 counts this CTA in;
   // the CTA that brings the count to seq_splits resets it (no other CTA of this launch touches it
   // again) and reads the others' partials through L2 (__ldcg: L1 is not coherent across SMs).
-  __shared__ bool merges;
+  // (No static shared memory here: the dynamic pipeline buffer may take the whole 48 KiB default.)
   __threadfence();
   __syncthreads();
+  bool last = false;
   if (tid == 0) {
     int* arrivals = workspace.arrivals + static_cast<int64_t>(selected) * gridDim.y + blockIdx.y;
-    merges = atomicAdd(arrivals, 1) == seq_splits - 1;
-    if (merges) *arrivals = 0;
+    last = atomicAdd(arrivals, 1) == seq_splits - 1;
+    if (last) *arrivals = 0;
   }
-  __syncthreads();
-  if (!merges) return;
+  if (!__syncthreads_or(last)) return;
   __threadfence();
   for (int index = tid; index < heads_per_cta * D; index += kThreads) {
     const int head = head0 + index / D;
