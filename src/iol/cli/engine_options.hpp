@@ -21,7 +21,7 @@ struct EngineOptions {
   int64_t block_size = 16;
   int64_t max_num_seqs = 256;
   int64_t max_num_batched_tokens = 2048;
-  int64_t max_model_len = 0;
+  int64_t max_model_len = 0;  // 0: the config's max_position_embeddings
   std::string batching = "inflight";
   std::string kv_layout = "paged";
   bool no_prefix_caching = false;
@@ -29,6 +29,8 @@ struct EngineOptions {
   size_t threads = 0;
 
   void add_to(CLI::App& command);
+  // --max-model-len, or the config's when not given; throws UsageError above the config's.
+  int64_t resolved_max_model_len(const model::ModelConfig& model) const;
   backend::BackendOptions to_backend_options(const model::ModelConfig& model) const;
   // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
   engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;

@@ -1,11 +1,12 @@
 #include "iol/model/model_config.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 
 namespace iol::model {
 
@@ -250,6 +251,7 @@ static ModelConfig parse_config(const json& root, const std::string& source) {
 }
 
 ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string& source) {
+  check_json_depth(text, source);
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) {
     // Re-parse with exceptions only to get the position of the error.
@@ -267,14 +269,31 @@ ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail("{}: cannot open (is this a Hugging Face model directory with a config.json?)", path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return from_json_text(text.str(), path);
+  if (!std::filesystem::exists(path))
+    fail("{}: cannot open (is this a Hugging Face model directory with a config.json?)", path);
+  return from_json_text(read_text_file(path, int64_t{64} << 20), path);
 }
 
 void ModelConfig::validate(const std::string& source) const {
+  // Upper bounds well above every published model, so that sizes derived from the shape (weights,
+  // KV bytes, activations) are computed without overflow and fail as "too large", not as UB.
+  const struct {
+    const char* key;
+    int64_t value, max;
+  } bounds[] = {{"vocab_size", vocab_size, kMaxVocabSize},
+                {"hidden_size", hidden_size, int64_t{1} << 17},
+                {"intermediate_size", intermediate_size, int64_t{1} << 20},
+                {"num_hidden_layers", num_hidden_layers, 1024},
+                {"num_attention_heads", num_attention_heads, 1024},
+                {"num_key_value_heads", num_key_value_heads, 1024},
+                {"head_dim", head_dim, 1024},
+                {"max_position_embeddings", max_position_embeddings, kMaxModelLen}};
+  for (const auto& b : bounds)
+    if (b.value < 1 || b.value > b.max) fail("{}: key '{}' must be in [1, {}] (got {})", source, b.key, b.max, b.value);
+  if (num_key_value_heads > num_attention_heads)
+    fail("{}: num_key_value_heads {} exceeds num_attention_heads {}", source, num_key_value_heads, num_attention_heads);
+  if (checked_product({num_attention_heads, head_dim}, "config") > (int64_t{1} << 17))
+    fail("{}: num_attention_heads × head_dim = {} exceeds {}", source, num_attention_heads * head_dim, int64_t{1} << 17);
   if (num_attention_heads % num_key_value_heads != 0)
     fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, num_attention_heads,
          num_key_value_heads);
