@@ -36,6 +36,8 @@ ALLOWED_EXIT = {0, 1, 2, 128 + signal.SIGINT, 128 + signal.SIGTERM}
 BAD_STDERR = re.compile(r"terminate called|what\(\)|Sanitizer|runtime error:|std::bad_alloc|basic_string|"
                         r"\[json\.exception|nlohmann|Segmentation|Aborted|core dumped|Assertion")
 
+INFO_LINE = re.compile(r"^(iol: warning: |iol (bench|generate|report|model create): |\S+ \S+: \d+/\d+ requests, )")
+
 SUBCOMMANDS = ["generate", "bench", "tokenize", "report", "model create", "model info"]
 
 
@@ -330,8 +332,8 @@ def run_case(iol, case):
         return command, f"exit code {code}; stderr: {err[-500:]}"
     if BAD_STDERR.search(err):
         return command, f"crash or raw exception on stderr: {err[-800:]}"
-    lines = [l for l in err.splitlines() if not l.startswith("iol: warning: ") and not l.startswith("iol bench:")
-             and not l.startswith("iol generate:") and not l.startswith("iol report:") and not l.startswith("iol model")]
+    # Informational lines (summaries, warnings, progress) are fine; what remains must be the error.
+    lines = [l for l in err.splitlines() if not INFO_LINE.match(l)]
     if code != 0:
         errors = [l for l in lines if l.startswith("iol: error: ")]
         if len(errors) != 1 or len(lines) != 1:
@@ -356,6 +358,8 @@ def main():
     a = p.parse_args()
     iol = os.path.abspath(a.iol)
     work = os.path.abspath(a.work)
+    if a.case is None:
+        shutil.rmtree(work, ignore_errors=True)  # the same fixtures every run
     fixtures = Fixtures(iol, work)
     results = Results(iol, work)
     tables = {sub: option_table(iol, sub) for sub in SUBCOMMANDS}

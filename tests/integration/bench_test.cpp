@@ -268,14 +268,14 @@ TEST(Bench, ParityLogitsHoldEveryPromptPositionOfTheFirstRequests) {
 
 // ---- Hardening (issue 14): the bench runs exactly what was asked, and results are never lost. ----
 
-struct Run {
+struct BoundedRun {
   int exit_code;
   std::string err;
   double seconds;
 };
 
 // Under a time limit (a hang is exit 124); a death by signal is -1.
-Run run_bounded(const std::string& args, int seconds = 120) {
+BoundedRun run_bounded(const std::string& args, int seconds = 120) {
   testing::TempDir dir;
   const auto start = std::chrono::steady_clock::now();
   const int status = std::system(("exec timeout -k 5 " + std::to_string(seconds) + " " + IOL_BINARY + " " + args + " 2>" +
@@ -285,7 +285,7 @@ Run run_bounded(const std::string& args, int seconds = 120) {
           std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count()};
 }
 
-void expect_one_line_error(const Run& r, int exit_code, const std::string& needle, const std::string& what) {
+void expect_one_line_error(const BoundedRun& r, int exit_code, const std::string& needle, const std::string& what) {
   EXPECT_EQ(r.exit_code, exit_code) << what << ": " << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << what << ": " << r.err;
   EXPECT_EQ(r.err.rfind("iol: error: ", 0), 0u) << what << ": " << r.err;
@@ -320,7 +320,7 @@ TEST(BenchHardening, WorkloadFlagsOutOfRangeOrNotApplyingAreErrors) {
   testing::TempDir dir;
   for (const auto& [flags, needle] : cases) {
     const std::string out = dir.str("r.jsonl");
-    const Run r = run_bounded(kSmall + "--out " + out + " " + flags, 60);
+    const BoundedRun r = run_bounded(kSmall + "--out " + out + " " + flags, 60);
     expect_one_line_error(r, 2, needle, flags);
     EXPECT_FALSE(std::filesystem::exists(out) && std::filesystem::file_size(out) > 0) << flags << ": measured anyway";
   }
@@ -371,7 +371,7 @@ TEST(BenchHardening, APartialLastLineIsRefusedOrRepairedNeverAppendedTo) {
   // An interrupted write left half a record: the bench refuses before measuring, the file is untouched.
   std::ofstream(out, std::ios::app) << good.substr(0, good.size() / 2);
   const std::string damaged = read_bytes(out);
-  const Run refused = run_bounded(kSmall + "--out " + out);
+  const BoundedRun refused = run_bounded(kSmall + "--out " + out);
   expect_one_line_error(refused, 1, out + ": the last line", "partial line");
   EXPECT_NE(refused.err.find("incomplete record"), std::string::npos);
   EXPECT_EQ(read_bytes(out), damaged);
@@ -397,7 +397,7 @@ TEST(BenchHardening, UnwritableOutputsFailBeforeMeasuring) {
            {dir.str("file/r.jsonl"), "cannot create the directory"},
            {dir.str("directory.jsonl"), "is a directory"},
            {"/proc/version", "cannot open"}}) {
-    const Run r = run_bounded(slow + out, 60);
+    const BoundedRun r = run_bounded(slow + out, 60);
     EXPECT_NE(r.exit_code, 0) << out;
     EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
     EXPECT_NE(r.err.find(needle), std::string::npos) << r.err;
@@ -431,7 +431,7 @@ TEST(BenchHardening, ReportNeverWritesOverResults) {
   EXPECT_EQ(bench::read_jsonl(out).size(), 1u);
   // Records with unexpected types give a report (placeholders), not a library exception.
   std::ofstream(dir.str("odd.jsonl")) << R"({"run_id": 5, "workload": "x", "engine": [1], "metrics": {"ttft_ms": "fast"}})" << "\n";
-  const Run odd = run_bounded("report " + dir.str("odd.jsonl") + " --out " + dir.str("odd.md"));
+  const BoundedRun odd = run_bounded("report " + dir.str("odd.jsonl") + " --out " + dir.str("odd.md"));
   EXPECT_EQ(odd.exit_code, 0) << odd.err;
   EXPECT_NE(read_bytes(dir.str("odd.md")).find("# Benchmark report"), std::string::npos);
 }
@@ -455,10 +455,13 @@ TEST(BenchHardening, TracesPathIsDerivedFromThePathNotBySearchingIt) {
 void expect_interrupted_record(const char* signal_name, int exit_code) {
   testing::TempDir dir;
   const std::string out = dir.str("r.jsonl");
-  const std::string bench = std::string(IOL_BINARY) + " bench --preset tiny --quiet --num-requests 100000 --input-len 16 "
+  const std::string bench = std::string(IOL_BINARY) + " bench --preset tiny --num-requests 100000 --input-len 16 "
                             "--output-len 16 --arrival closed --concurrency 1,2 --out " + out;
-  const int status = std::system(("sh -c '" + bench + " 2>" + dir.str("err") + " & pid=$!; sleep 2; kill -" + signal_name +
-                                  " $pid; wait $pid; exit $?'").c_str());
+  // The signal goes once the first progress line shows the point running (at most 60 s of waiting).
+  const std::string err_file = dir.str("err");
+  const int status = std::system(("sh -c '" + bench + " 2>" + err_file + " & pid=$!; i=0; while ! grep -q requests " +
+                                  err_file + " && [ $i -lt 600 ]; do sleep 0.1; i=$((i+1)); done; sleep 0.5; kill -" +
+                                  signal_name + " $pid; wait $pid; exit $?'").c_str());
   ASSERT_TRUE(WIFEXITED(status));
   EXPECT_EQ(WEXITSTATUS(status), exit_code) << read_bytes(dir.str("err"));
   const std::string err = read_bytes(dir.str("err"));
@@ -494,7 +497,7 @@ TEST(BenchHardening, EveryRequestFailingExitsNonZeroWithTheRecordKept) {
     patch.write(reinterpret_cast<const char*>(&nan), 4);
   patch.close();
   const std::string out = dir.str("r.jsonl");
-  const Run r = run_bounded("bench --model " + dir.str("m") + " --quiet --num-requests 3 --input-len 4 --output-len 2 --out " + out);
+  const BoundedRun r = run_bounded("bench --model " + dir.str("m") + " --quiet --num-requests 3 --input-len 4 --output-len 2 --out " + out);
   EXPECT_EQ(r.exit_code, 1) << r.err;
   EXPECT_NE(r.err.find("iol: error: every request failed at offline (recorded in " + out + "); the first error: request"),
             std::string::npos) << r.err;

@@ -412,6 +412,7 @@ TEST(CliHardening, NonFiniteLogitsFailThatRequestOnly) {
   std::ofstream(dir.str("prompts.txt")) << "256,9\n256,7\n";
   Result batch = run_bounded("generate --model " + dir.str("m") + " --prompts-file " + dir.str("prompts.txt") + flags);
   expect_one_line_error(batch, 1, "non-finite logits", "batch");
+  EXPECT_EQ(batch.out.substr(0, batch.out.find('\n') + 1), clean.out) << "the clean prompt did not complete alongside";
 }
 
 TEST(CliHardening, ModelCreateRefusesToOverwriteAndReplacesAtomically) {
@@ -454,8 +455,10 @@ TEST(CliHardening, UnusedCheckpointTensorsAreReportedAsAWarning) {
   std::string header(n, '\0');
   header_in.read(header.data(), static_cast<std::streamsize>(n));
   for (const auto& [name, entry] : nlohmann::json::parse(header).items())
-    if (name != "__metadata__") index["weight_map"][name] = "model.safetensors";
+    if (name != "__metadata__") index["weight_map"][name] = "model-1.safetensors";
   index["weight_map"]["model.layers.0.self_attn.rotary_emb.inv_freq"] = "extra.safetensors";
+  header_in.close();
+  std::filesystem::rename(dir.str("m/model.safetensors"), dir.str("m/model-1.safetensors"));  // the index is read without it
   std::ofstream(dir.str("m/model.safetensors.index.json")) << index.dump();
   Result info = run("model info --model " + dir.str("m"));
   EXPECT_EQ(info.exit_code, 0) << info.err;

@@ -18,10 +18,19 @@ Json parse_checked(std::string_view text, const std::string& source) {
   try {
     return Json::parse(text.begin(), text.end());
   } catch (const nlohmann::json::parse_error& e) {
-    fail("{}: malformed JSON: {}", source, e.what());  // nlohmann's message gives line and column
+    fail("{}: malformed JSON: {}", source, json_error_text(e));  // nlohmann's message gives line and column
   }
 }
 }  // namespace
+
+std::string json_error_text(const nlohmann::json::exception& error) {
+  std::string text = error.what();
+  if (text.rfind("[json.exception.", 0) == 0) {
+    const size_t end = text.find("] ");
+    if (end != std::string::npos) text.erase(0, end + 2);
+  }
+  return text;
+}
 
 std::string read_text_file(const std::string& path, int64_t max_bytes) {
   // O_NONBLOCK: opening a FIFO for reading would otherwise wait for a writer for ever.

@@ -20,6 +20,10 @@ nlohmann::ordered_json read_ordered_json_file(const std::string& path);
 // The whole file as bytes; throws iol::Error unless `path` is a regular file of at most max_bytes.
 std::string read_text_file(const std::string& path, int64_t max_bytes = kMaxTextFileBytes);
 
+// nlohmann's message without its "[json.exception.type_error.302] " prefix (line, column and
+// what was expected stay): error lines read as ours, not as a library's exception.
+std::string json_error_text(const nlohmann::json::exception& error);
+
 // Throws iol::Error "SOURCE: JSON nested deeper than N levels" when brackets nest too deep.
 void check_json_depth(std::string_view text, const std::string& source, int max_depth = kMaxJsonDepth);
 // Parses `text` (depth-checked); errors name `source` ("FILE", "FILE:LINE", "--flag").

@@ -192,7 +192,7 @@ ModelConfig ModelConfig::from_json(const json& root, const std::string& source) 
   try {
     return parse_config(root, source);
   } catch (const json::exception& error) {
-    fail("{}: unexpected value: {}", source, error.what());
+    fail("{}: unexpected value: {}", source, json_error_text(error));
   }
 }
 
@@ -259,9 +259,9 @@ ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string
       json ignored = json::parse(text.begin(), text.end());
       (void)ignored;
     } catch (const json::parse_error& error) {
-      fail("{}: malformed JSON at byte {}: {}", source, error.byte, error.what());
+      fail("{}: malformed JSON at byte {}: {}", source, error.byte, json_error_text(error));
     } catch (const json::exception& error) {
-      fail("{}: malformed JSON: {}", source, error.what());
+      fail("{}: malformed JSON: {}", source, json_error_text(error));
     }
     fail("{}: malformed JSON", source);
   }

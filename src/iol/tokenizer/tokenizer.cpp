@@ -126,7 +126,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const json& file_json, const jso
     if (auto eos = config_token(config, "eos_token")) tokenizer->eos_id_ = id_of(*eos);
     return tokenizer;
   } catch (const json::exception& error) {
-    fail("{}: unexpected value: {}", source, error.what());
+    fail("{}: unexpected value: {}", source, json_error_text(error));
   }
 }
 
