@@ -315,7 +315,7 @@ TEST(BenchHardening, WorkloadFlagsOutOfRangeOrNotApplyingAreErrors) {
       {"--burstiness 2", "--burstiness does not apply"},
       {"--dataset x.jsonl", "--dataset does not apply: prompts are 'random'"},
       {"--parity-requests 2", "--parity-requests does not apply"},
-      {"--input-len 3000", "workload: requests of up to 3000 + 2 tokens exceed --max-model-len 2048"},
+      {"--max-model-len 5", "workload: requests of up to 4 + 2 tokens exceed --max-model-len 5"},
   };
   testing::TempDir dir;
   for (const auto& [flags, needle] : cases) {

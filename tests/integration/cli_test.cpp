@@ -424,7 +424,7 @@ TEST(CliHardening, ModelCreateRefusesToOverwriteAndReplacesAtomically) {
   std::ofstream(dir.str("file")) << "x";
   expect_one_line_error(run("model create --preset tiny --out " + dir.str("file")), 2, "exists and is not a directory", "file");
   // A process reading the model (mapped) while it is replaced keeps running on the old files.
-  const std::string reader = std::string(IOL_BINARY) + " bench --model " + out + " --quiet --num-requests 400 "
+  const std::string reader = std::string(IOL_BINARY) + " bench --model " + out + " --quiet --num-requests 150 "
                              "--input-len 32 --output-len 32 --out " + dir.str("r.jsonl");
   const std::string script = reader + " & pid=$!; sleep 1; " + std::string(IOL_BINARY) + " model create --preset tiny --seed 2 --force --out " +
                              out + " || exit 90; wait $pid";
@@ -454,7 +454,8 @@ TEST(CliHardening, UnusedCheckpointTensorsAreReportedAsAWarning) {
   header_in.read(reinterpret_cast<char*>(&n), 8);
   std::string header(n, '\0');
   header_in.read(header.data(), static_cast<std::streamsize>(n));
-  for (const auto& [name, entry] : nlohmann::json::parse(header).items())
+  const nlohmann::json parsed = nlohmann::json::parse(header);  // a named value: items() does not extend a temporary's life
+  for (const auto& [name, entry] : parsed.items())
     if (name != "__metadata__") index["weight_map"][name] = "model-1.safetensors";
   index["weight_map"]["model.layers.0.self_attn.rotary_emb.inv_freq"] = "extra.safetensors";
   header_in.close();

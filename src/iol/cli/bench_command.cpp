@@ -29,8 +29,10 @@
 #include "iol/cli/numeric_flags.hpp"
 #include "iol/cli/output_file.hpp"
 #include "iol/cli/tokenizer_loading.hpp"
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
 #include "iol/core/same_file.hpp"
+#include "iol/core/system_memory.hpp"
 #include "iol/git_commit.hpp"
 #include "iol/version.hpp"
 
@@ -180,6 +182,20 @@ void run_bench(const BenchOptions& o) {
       throw UsageError(fmt::format("workload: requests of up to {} + {} tokens exceed --max-model-len {} (shorten "
                                    "--input-len/--output-len or raise --max-model-len)", spec.input_len.upper_bound(),
                                    spec.output_len.upper_bound(), backend_options.max_model_len));
+  }
+  // Host memory for the requests and their traces (token ids, then one timestamp per output
+  // token): refused up front when it cannot fit, instead of a bad_alloc or the OOM killer.
+  {
+    const int64_t count = checked_sum({spec.num_requests, spec.warmup_requests}, "workload");
+    const int64_t per_request = checked_sum({checked_product({spec.input_len.upper_bound(), 4}, "workload"),
+                                             checked_product({spec.output_len.upper_bound(), 8}, "workload"), 256},
+                                            "workload");
+    const int64_t bytes = checked_product({count, per_request}, "workload");
+    if (const int64_t physical = physical_memory_bytes(); physical > 0 && bytes > physical / 2)
+      throw UsageError(fmt::format("workload: {} requests of up to {} + {} tokens need about {:.1f} GiB of host memory, "
+                                   "more than half of this machine's {:.1f} GiB (fewer --num-requests or shorter lengths)",
+                                   count, spec.input_len.upper_bound(), spec.output_len.upper_bound(),
+                                   static_cast<double>(bytes) / (1 << 30), static_cast<double>(physical) / (1 << 30)));
   }
   std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size, tokenizer.get());
   for (const auto& r : requests)

@@ -1,5 +1,6 @@
 #include "iol/model/model_config.hpp"
 
+#include <cmath>
 #include <filesystem>
 
 #include <nlohmann/json.hpp>
@@ -44,8 +45,8 @@ class ConfigReader {
   double positive_number_or(const json& object, std::string_view key, double fallback) const {
     auto it = object.find(key);
     if (it == object.end() || it->is_null()) return fallback;
-    if (!it->is_number() || it->get<double>() <= 0)
-      fail_key(key, fmt::format("must be a positive number (got {})", it->dump()));
+    if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+      fail_key(key, fmt::format("must be a positive finite number (got {})", it->dump()));
     return it->get<double>();
   }
   bool boolean_or(std::string_view key, bool fallback) const {
