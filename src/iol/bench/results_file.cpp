@@ -1,7 +1,9 @@
 #include "iol/bench/results_file.hpp"
 
 #include <fcntl.h>
+#include <linux/magic.h>
 #include <sys/file.h>
+#include <sys/statfs.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -65,7 +67,10 @@ JsonlAppender::JsonlAppender(std::string path) : path_(std::move(path)) {
   fd_ = ::open(path_.c_str(), O_RDWR | O_APPEND | O_CREAT | O_CLOEXEC | O_NONBLOCK, 0644);
   if (fd_ < 0) fail("{}: cannot open for appending: {}", path_, std::strerror(errno));
   struct stat info {};
-  if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode)) {
+  struct statfs fs_info {};
+  // procfs and sysfs files claim to be regular but are kernel interfaces (/proc/self/mem!).
+  const bool kernel_fs = ::fstatfs(fd_, &fs_info) == 0 && (fs_info.f_type == PROC_SUPER_MAGIC || fs_info.f_type == SYSFS_MAGIC);
+  if (::fstat(fd_, &info) != 0 || !S_ISREG(info.st_mode) || kernel_fs) {
     ::close(fd_);
     fail("{}: not a regular file (results are appended to a regular file)", path_);
   }

@@ -77,14 +77,17 @@ bench::WorkloadSpec make_spec(const BenchOptions& o) {
   if (o.input_len >= 0) spec.input_len = {bench::LengthDistribution::Kind::Fixed, static_cast<double>(o.input_len)};
   if (o.output_len >= 0) spec.output_len = {bench::LengthDistribution::Kind::Fixed, static_cast<double>(o.output_len)};
   if (!o.arrival.empty()) {
+    const bench::ArrivalMode scenario_mode = spec.arrival;
     if (o.arrival == "offline") spec.arrival = bench::ArrivalMode::Offline;
     else if (o.arrival == "closed") spec.arrival = bench::ArrivalMode::Closed;
     else if (o.arrival == "poisson") spec.arrival = bench::ArrivalMode::Poisson;
     else throw UsageError(fmt::format("--arrival must be offline, closed or poisson (got '{}')", o.arrival));
-    // --arrival replaces the scenario's arrival process as a whole, with its settings.
-    spec.concurrency.clear();
-    spec.request_rate.clear();
-    spec.burstiness = 1.0;
+    // Another arrival process replaces the scenario's as a whole, with its settings.
+    if (spec.arrival != scenario_mode) {
+      spec.concurrency.clear();
+      spec.request_rate.clear();
+      spec.burstiness = 1.0;
+    }
   }
   const char* mode = bench::arrival_mode_name(spec.arrival);
   refuse_unless(o, "--concurrency", spec.arrival == bench::ArrivalMode::Closed,
@@ -97,7 +100,10 @@ bench::WorkloadSpec make_spec(const BenchOptions& o) {
   if (!o.request_rate.empty()) spec.request_rate = o.request_rate;
   if (o.given("--burstiness")) spec.burstiness = o.burstiness;
   if (o.seed >= 0) spec.seed = static_cast<uint64_t>(o.seed);
-  if (!o.prompts.empty()) spec.prompt_source = o.prompts;
+  if (!o.prompts.empty()) {
+    spec.prompt_source = o.prompts;
+    if (o.prompts != "sharegpt" && o.prompts != "jsonl") spec.dataset.clear();  // the scenario's no longer applies
+  }
   if (!o.dataset.empty()) spec.dataset = o.dataset;
   refuse_unless(o, "--dataset", spec.prompt_source == "sharegpt" || spec.prompt_source == "jsonl",
                 fmt::format("prompts are '{}'; a dataset is read with --prompts sharegpt or jsonl", spec.prompt_source));
