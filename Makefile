@@ -3,7 +3,12 @@ BUILD_DIR ?= build
 JOBS ?= $(shell nproc)
 IOL := $(BUILD_DIR)/src/iol/cli/iol
 
-.PHONY: all deps build test test-gpu bench clean
+SANITIZE_DIR ?= build-debug
+# Sanitizer reports fail loudly: distinct exit codes (never mistaken for iol's 1 and 2), UBSan
+# stops at the first finding (the preset also compiles with -fno-sanitize-recover).
+SANITIZER_ENV := ASAN_OPTIONS=exitcode=86:detect_leaks=1:abort_on_error=0 UBSAN_OPTIONS=exitcode=87:halt_on_error=1:print_stacktrace=1
+
+.PHONY: all deps build test test-sanitize test-gpu bench clean
 
 all: build
 
@@ -16,6 +21,18 @@ build: deps
 
 test: build
 	cd $(BUILD_DIR) && ctest -LE gpu --output-on-failure -j $(JOBS)
+	@$(MAKE) --no-print-directory test-sanitize
+
+# The ASan/UBSan build (`debug` preset): only the targets its suites need (no micro-benchmarks),
+# then the unit, integration and CLI-fuzzer suites. Part of `make test` (so of CI); SANITIZE=0 skips it.
+# The reference models' held-out bits-per-byte test (a minute of fp32 forwards, the same code the
+# logits tests cover) runs in the release suite only.
+test-sanitize: deps
+ifneq ($(SANITIZE),0)
+	@cmake --preset debug >/dev/null
+	@cmake --build $(SANITIZE_DIR) -j $(JOBS) --target iol iol_unit_tests iol_integration_tests
+	cd $(SANITIZE_DIR) && $(SANITIZER_ENV) ctest -L 'unit|integration|fuzz-cli' -LE gpu -E 'HeldOutBitsPerByte' --output-on-failure -j $(JOBS)
+endif
 
 # GPU tests run on a machine with an NVIDIA GPU (label gpu).
 test-gpu: build

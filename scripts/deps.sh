@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-dev  # libFuzzer for the parser fuzz targets
   libyaml-cpp-dev      # bench scenario files (linked statically: sonames differ between Debian 12 and Ubuntu 24.04)
   libutf8proc-dev      # Unicode NFC normalization for tokenizers (linked statically)
+  python3              # the CLI fuzzer (tests/fuzz/cli_fuzz.py) and the baseline's stdlib tests
 )
 
 missing=()

@@ -1,15 +1,23 @@
 // The iol command line end to end: outputs, exit codes (2 usage, 1 runtime) and one-line errors.
 #include <gtest/gtest.h>
 
+#include <sys/resource.h>
+#include <sys/stat.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
 #include <array>
 #include <cstdio>
 #include <filesystem>
 #include <fstream>
+#include <limits>
+#include <vector>
 #include <nlohmann/json.hpp>
 
 #include "../support/temp_dir.hpp"
+#include "iol/core/error.hpp"
+#include "iol/core/thread_pool.hpp"
+#include "iol/model/safetensors.hpp"
 
 namespace iol {
 namespace {
@@ -19,9 +27,10 @@ struct Result {
   std::string out, err;
 };
 
-Result run(const std::string& args) {
+// Runs a shell command line (its stdout and stderr captured).
+Result run_shell(const std::string& command_line) {
   testing::TempDir dir;
-  std::string command = std::string(IOL_BINARY) + " " + args + " >" + dir.str("out") + " 2>" + dir.str("err");
+  std::string command = command_line + " >" + dir.str("out") + " 2>" + dir.str("err");
   int status = std::system(command.c_str());
   auto slurp = [](const std::string& path) {
     std::ifstream in(path);
@@ -29,6 +38,8 @@ Result run(const std::string& args) {
   };
   return {WIFEXITED(status) ? WEXITSTATUS(status) : -1, slurp(dir.str("out")), slurp(dir.str("err"))};
 }
+
+Result run(const std::string& args) { return run_shell(std::string(IOL_BINARY) + " " + args); }
 
 int count_lines(const std::string& text) { return static_cast<int>(std::count(text.begin(), text.end(), '\n')); }
 
@@ -208,6 +219,7 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
       {"generate --preset tiny --prompt-ids 1 --kv-cache-memory 100",
        "iol: error: --kv-cache-memory 100 holds no block (one block of 16 tokens needs 65536 bytes) (see --help)\n"},
       {"frobnicate", "iol: error: unknown subcommand 'frobnicate' (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --top-p 2", "iol: error: --top-p: 2 is outside (0, 1] (see --help)\n"},
   };
   for (const auto& [args, message] : cases) {
     Result r = run(args);
@@ -226,7 +238,6 @@ TEST(Cli, RuntimeErrorsExitOneWithOneLine) {
       {"generate --preset tiny --prompt-ids 1,512", "iol: error: request rejected: prompt token id 512 is outside the vocabulary [0, 512)\n"},
       {"generate --preset tiny --prompt-ids 1 --max-tokens 5000",
        "iol: error: request rejected: prompt (1 tokens) + max_tokens (5000) = 5001 exceeds the maximum model length 2048\n"},
-      {"generate --preset tiny --prompt-ids 1 --top-p 2", "iol: error: sampling: top_p must be in (0, 1] (got 2)\n"},
       {"generate --preset nope --prompt-ids 1",
        "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, tiny-llama3.1, llama-3.1-8b, llama-3.1-70b, llama-2-7b, "
        "llama-2-70b, qwen2.5-7b, mistral-7b)\n"},
@@ -240,6 +251,9 @@ TEST(Cli, RuntimeErrorsExitOneWithOneLine) {
 }
 
 TEST(Cli, BinaryLinksOnlyToolchainRuntimeLibraries) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "a sanitizer build links libasan/libubsan by design; the release build runs this check";
+#endif
   // Binaries built on Debian 12 must run on Ubuntu 24.04: no shared fmt/spdlog/gtest whose
   // sonames differ between the two; only libc, libm, libstdc++, libgcc_s.
   FILE* pipe = popen(("ldd " + std::string(IOL_BINARY)).c_str(), "r");
@@ -254,6 +268,239 @@ TEST(Cli, BinaryLinksOnlyToolchainRuntimeLibraries) {
     EXPECT_TRUE(allowed) << "unexpected shared library: " << text;
   }
   pclose(pipe);
+}
+
+// ---- Hardening (issue 14): each class of bad input fails at its boundary with one line. ----
+
+// Runs iol under a time limit: a hang shows as exit 124 (timeout), a crash as -1 (a signal).
+Result run_bounded(const std::string& args, int seconds = 60) {
+  return run_shell("exec timeout -k 5 " + std::to_string(seconds) + " " + std::string(IOL_BINARY) + " " + args);
+}
+
+void expect_one_line_error(const Result& r, int exit_code, const std::string& needle, const std::string& what) {
+  EXPECT_EQ(r.exit_code, exit_code) << what << ": " << r.err;
+  EXPECT_EQ(count_lines(r.err), 1) << what << ": " << r.err;
+  EXPECT_EQ(r.err.rfind("iol: error: ", 0), 0u) << what << ": " << r.err;
+  EXPECT_NE(r.err.find(needle), std::string::npos) << what << ": expected '" << needle << "' in " << r.err;
+}
+
+TEST(CliHardening, NumericFlagsAreRangeCheckedNamingTheFlagAndRange) {
+  const std::string base = "generate --preset tiny --prompt-ids 256,1 --max-tokens 2 ";
+  const std::pair<std::string, std::string> cases[] = {
+      {"--threads -1", "--threads: -1 is outside [0, 1024]"},          // hung for ever
+      {"--threads 100000", "--threads: 100000 is outside [0, 1024]"},  // exhausted the process table
+      {"--block-size 4503599627370496", "--block-size: 4503599627370496 is outside [1, 1024]"},  // SIGFPE
+      {"--kv-layout contiguous --max-model-len 9223372036854775807", "--max-model-len: 9223372036854775807 is outside"},
+      {"--max-model-len -5", "--max-model-len: -5 is outside [1, 16777216]"},  // silently the config's
+      {"--max-model-len 99999999999999999999", "--max-model-len: '99999999999999999999' is outside"},
+      {"--max-num-seqs -1", "--max-num-seqs: -1 is outside [0, 16384]"},
+      {"--max-num-batched-tokens 1.5", "--max-num-batched-tokens: '1.5' is not an integer"},
+      {"--kv-cache-memory -1", "--kv-cache-memory: -1 is outside"},
+      {"--gpu-memory-utilization nan", "--gpu-memory-utilization: 'nan' is not finite"},
+      {"--temperature inf", "--temperature: 'inf' is not finite"},
+      {"--temperature -0.5", "--temperature: -0.5 is outside [0, 100]"},
+      {"--top-k -2", "--top-k: -2 is outside"},
+      {"--min-p 1e30", "--min-p: 1e30 is outside [0, 1]"},
+      {"--logprobs 21", "--logprobs: 21 is outside [0, 20]"},
+      {"--n 0", "--n: 0 is outside [1, 256]"},
+      {"--seed -2", "--seed: -2 is outside"},
+      {"--weights-seed -1", "--weights-seed: '-1' is not a non-negative integer"},
+      {"--max-tokens abc", "--max-tokens: 'abc' is not an integer"},
+  };
+  for (const auto& [flags, needle] : cases) expect_one_line_error(run_bounded(base + flags, 30), 2, needle, flags);
+  // Above the model's positions: refused with the model's limit, not replaced.
+  expect_one_line_error(run_bounded(base + "--max-model-len 4096"), 2,
+                        "--max-model-len 4096 exceeds the model's max_position_embeddings 2048", "max-model-len");
+  // In range, the run still works.
+  EXPECT_EQ(run_bounded(base + "--threads 2 --block-size 8 --max-model-len 64 --temperature 0").exit_code, 0);
+}
+
+TEST(CliHardening, ConfigValuesAreBoundedBeforeSizesAreComputed) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("m")).exit_code, 0);
+  const std::string config = dir.str("m/config.json");
+  auto patched = [&](const std::string& key, const std::string& value) {
+    std::ifstream in(config);
+    nlohmann::json j = nlohmann::json::parse(in);
+    j[key] = nlohmann::json::parse(value);
+    std::ofstream(dir.str("m2/config.json")) << j.dump();
+  };
+  std::filesystem::create_directories(dir.str("m2"));
+  std::filesystem::copy_file(dir.str("m/model.safetensors"), dir.str("m2/model.safetensors"));
+  for (const auto& [key, value] : std::vector<std::pair<std::string, std::string>>{
+           {"hidden_size", "1000000000000"}, {"num_hidden_layers", "100000"}, {"vocab_size", "4294967296"},
+           {"max_position_embeddings", "9223372036854775807"}}) {
+    patched(key, value);
+    expect_one_line_error(run_bounded("generate --model " + dir.str("m2") + " --prompt-ids 1 --max-tokens 1"), 1,
+                          "key '" + key + "' must be in [1, ", key);
+  }
+}
+
+TEST(CliHardening, DeepJsonIsRefusedNotRecursedInto) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("m")).exit_code, 0);
+  const std::string deep = std::string(30000, '[') + std::string(30000, ']');
+  std::ofstream(dir.str("chat.json")) << R"([{"role": "user", "content": "hi", "x": )" << deep << "}]";
+  std::ofstream(dir.str("ok.json")) << R"([{"role": "user", "content": "hi"}])";
+  expect_one_line_error(run_bounded("generate --model " + dir.str("m") + " --messages " + dir.str("chat.json") +
+                                    " --chat-template " + std::string(IOL_SOURCE_DIR) + "/chat_templates/llama-2-chat.jinja"),
+                        1, "nested deeper than 256 levels", "--messages");
+  expect_one_line_error(run_bounded("tokenize --model " + dir.str("m") + " --messages " + dir.str("ok.json") +
+                                    " --render-only --chat-template " + std::string(IOL_SOURCE_DIR) +
+                                    "/chat_templates/llama-2-chat.jinja --chat-template-kwargs '{\"a\": " + deep + "}'"),
+                        1, "--chat-template-kwargs: nested deeper than 256 levels", "--chat-template-kwargs");
+}
+
+TEST(CliHardening, FifosAndDirectoriesAreRefusedWithoutBlocking) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("m")).exit_code, 0);
+  for (const char* name : {"config.json", "model.safetensors"}) {
+    std::filesystem::remove_all(dir.str("f"));
+    std::filesystem::copy(dir.str("m"), dir.str("f"));
+    std::filesystem::remove(dir.str("f/") + name);
+    ASSERT_EQ(mkfifo((dir.str("f/") + name).c_str(), 0644), 0);
+    expect_one_line_error(run_bounded("generate --model " + dir.str("f") + " --prompt-ids 1 --max-tokens 1", 20), 1,
+                          "not a regular file", name);
+  }
+  ASSERT_EQ(mkfifo(dir.str("prompts").c_str(), 0644), 0);
+  expect_one_line_error(run_bounded("generate --preset tiny --prompts-file " + dir.str("prompts"), 20), 1,
+                        "not a regular file", "--prompts-file FIFO");
+  expect_one_line_error(run_bounded("generate --preset tiny --prompts-file " + dir.str(), 20), 1, "not a regular file",
+                        "--prompts-file directory");
+}
+
+TEST(CliHardening, TokenizerPostProcessorReferencesAreChecked) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --out " + dir.str("m")).exit_code, 0);
+  nlohmann::json tokenizer = nlohmann::json::parse(std::ifstream(dir.str("m/tokenizer.json")));
+  tokenizer["post_processor"] = {{"type", "TemplateProcessing"},
+                                 {"single", {{{"SpecialToken", {{"id", "<bos>"}, {"type_id", 0}}}},
+                                             {{"Sequence", {{"id", "A"}, {"type_id", 0}}}}}},
+                                 {"special_tokens", nlohmann::json::object()}};
+  std::ofstream(dir.str("m/tokenizer.json")) << tokenizer.dump();
+  expect_one_line_error(run_bounded("tokenize --model " + dir.str("m") + " --text hi"), 1,
+                        "post_processor.special_tokens has no entry '<bos>'", "TemplateProcessing");
+}
+
+// Writes NaN over the f32 values of `tensor` (rows [first_row, first_row + rows) of a 2-D tensor) in place.
+void poison_tensor(const std::string& file, const std::string& tensor, int64_t first_row = 0, int64_t rows = -1) {
+  std::ifstream in(file, std::ios::binary);
+  uint64_t header_len = 0;
+  in.read(reinterpret_cast<char*>(&header_len), 8);
+  std::string header(header_len, '\0');
+  in.read(header.data(), static_cast<std::streamsize>(header_len));
+  const nlohmann::json entry = nlohmann::json::parse(header)[tensor];
+  ASSERT_EQ(entry["dtype"], "F32");
+  const int64_t begin = entry["data_offsets"][0], end = entry["data_offsets"][1];
+  const int64_t row_bytes = entry["shape"].size() == 2 ? entry["shape"][1].get<int64_t>() * 4 : end - begin;
+  const int64_t from = begin + first_row * row_bytes, to = rows < 0 ? end : from + rows * row_bytes;
+  std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
+  out.seekp(static_cast<std::streamoff>(8 + header_len + from));
+  const float nan = std::numeric_limits<float>::quiet_NaN();
+  for (int64_t i = from; i < to; i += 4) out.write(reinterpret_cast<const char*>(&nan), 4);
+}
+
+TEST(CliHardening, NonFiniteLogitsFailThatRequestOnly) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --dtype f32 --out " + dir.str("m")).exit_code, 0);
+  // Token 7's embedding row is NaN: a prompt holding it gets NaN logits; others are untouched.
+  poison_tensor(dir.str("m/model.safetensors"), "model.embed_tokens.weight", 7, 1);
+  const std::string flags = " --max-tokens 4 --temperature 0 --ignore-eos --output-ids";
+  expect_one_line_error(run_bounded("generate --model " + dir.str("m") + " --prompt-ids 256,7" + flags), 1,
+                        "non-finite logits (NaN or Inf)", "poisoned prompt");
+  Result clean = run_bounded("generate --model " + dir.str("m") + " --prompt-ids 256,9" + flags);
+  EXPECT_EQ(clean.exit_code, 0) << clean.err;
+  EXPECT_EQ(std::count(clean.out.begin(), clean.out.end(), ','), 3);
+  // In one batch the clean prompt completes, the poisoned one fails, and the run says so.
+  std::ofstream(dir.str("prompts.txt")) << "256,9\n256,7\n";
+  Result batch = run_bounded("generate --model " + dir.str("m") + " --prompts-file " + dir.str("prompts.txt") + flags);
+  expect_one_line_error(batch, 1, "non-finite logits", "batch");
+  EXPECT_EQ(batch.out.substr(0, batch.out.find('\n') + 1), clean.out) << "the clean prompt did not complete alongside";
+}
+
+TEST(CliHardening, ModelCreateRefusesToOverwriteAndReplacesAtomically) {
+  testing::TempDir dir;
+  const std::string out = dir.str("m");
+  ASSERT_EQ(run("model create --preset tiny --out " + out).exit_code, 0);
+  expect_one_line_error(run("model create --preset tiny --seed 1 --out " + out), 2,
+                        "--out " + out + ": exists and is not empty; pass --force", "existing model");
+  std::ofstream(dir.str("file")) << "x";
+  expect_one_line_error(run("model create --preset tiny --out " + dir.str("file")), 2, "exists and is not a directory", "file");
+  // A process reading the model (mapped) while it is replaced keeps running on the old files.
+  const std::string reader = std::string(IOL_BINARY) + " bench --model " + out + " --quiet --num-requests 150 "
+                             "--input-len 32 --output-len 32 --out " + dir.str("r.jsonl");
+  const std::string script = reader + " & pid=$!; sleep 1; " + std::string(IOL_BINARY) + " model create --preset tiny --seed 2 --force --out " +
+                             out + " || exit 90; wait $pid";
+  const int status = std::system(("sh -c '" + script + "' 2>/dev/null").c_str());
+  ASSERT_TRUE(WIFEXITED(status));
+  EXPECT_EQ(WEXITSTATUS(status), 0) << "the reader died while the model was replaced (SIGBUS?) or create failed";
+  // The new model is in place, nothing is left beside it.
+  Result info = run("model info --model " + out);
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  int entries = 0;
+  for (const auto& e : std::filesystem::directory_iterator(dir.path())) entries += e.path().filename().string().find(".tmp-") != std::string::npos ||
+                                                                                   e.path().filename().string().find(".old-") != std::string::npos;
+  EXPECT_EQ(entries, 0);
+}
+
+TEST(CliHardening, UnusedCheckpointTensorsAreReportedAsAWarning) {
+  testing::TempDir dir;
+  ASSERT_EQ(run("model create --preset tiny --dtype f32 --out " + dir.str("m")).exit_code, 0);
+  // A second shard with a tensor no Llama layer reads.
+  const float value = 1.0f;
+  std::vector<model::TensorToWrite> extra = {{"model.layers.0.self_attn.rotary_emb.inv_freq", DType::F32, {1},
+                                              std::as_bytes(std::span(&value, 1))}};
+  model::write_safetensors(dir.str("m/extra.safetensors"), extra);
+  nlohmann::json index = {{"weight_map", nlohmann::json::object()}};
+  std::ifstream header_in(dir.str("m/model.safetensors"), std::ios::binary);
+  uint64_t n = 0;
+  header_in.read(reinterpret_cast<char*>(&n), 8);
+  std::string header(n, '\0');
+  header_in.read(header.data(), static_cast<std::streamsize>(n));
+  const nlohmann::json parsed = nlohmann::json::parse(header);  // a named value: items() does not extend a temporary's life
+  for (const auto& [name, entry] : parsed.items())
+    if (name != "__metadata__") index["weight_map"][name] = "model-1.safetensors";
+  index["weight_map"]["model.layers.0.self_attn.rotary_emb.inv_freq"] = "extra.safetensors";
+  header_in.close();
+  std::filesystem::rename(dir.str("m/model.safetensors"), dir.str("m/model-1.safetensors"));  // the index is read without it
+  std::ofstream(dir.str("m/model.safetensors.index.json")) << index.dump();
+  Result info = run("model info --model " + dir.str("m"));
+  EXPECT_EQ(info.exit_code, 0) << info.err;
+  EXPECT_NE(info.err.find("iol: warning: " + dir.str("m") + ": 1 checkpoint tensor(s) not used by LlamaForCausalLM and "
+                          "ignored: model.layers.0.self_attn.rotary_emb.inv_freq"), std::string::npos) << info.err;
+}
+
+TEST(CliHardening, ThreadPoolCreationFailsCleanly) {
+#if defined(__SANITIZE_ADDRESS__)
+  GTEST_SKIP() << "RLIMIT_AS cannot be lowered under AddressSanitizer (its shadow memory is reserved up front)";
+#else
+  // A child with little address space left: thread stacks cannot be mapped. The pool must throw
+  // (after joining what it started), not hang or terminate.
+  const pid_t child = fork();
+  ASSERT_GE(child, 0);
+  if (child == 0) {
+    alarm(20);  // a hang fails the test as SIGALRM
+    rlimit limit{};
+    getrlimit(RLIMIT_AS, &limit);
+    std::ifstream statm("/proc/self/statm");
+    long pages = 0;
+    statm >> pages;
+    limit.rlim_cur = static_cast<rlim_t>(pages) * static_cast<rlim_t>(sysconf(_SC_PAGESIZE)) + (64 << 20);
+    setrlimit(RLIMIT_AS, &limit);
+    try {
+      ThreadPool pool(512);  // 512 × 8 MiB stacks do not fit in 64 MiB
+      _exit(3);
+    } catch (const Error& e) {
+      _exit(std::string(e.what()).find("thread pool: could not start thread") == 0 ? 0 : 4);
+    } catch (...) {
+      _exit(5);
+    }
+  }
+  int status = 0;
+  waitpid(child, &status, 0);
+  ASSERT_TRUE(WIFEXITED(status)) << "signal " << WTERMSIG(status);
+  EXPECT_EQ(WEXITSTATUS(status), 0);
+#endif
 }
 
 }  // namespace

@@ -2,10 +2,13 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <cstring>
 #include <numbers>
 #include <numeric>
 
 #include "iol/backend/cpu/cpu_backend.hpp"
+#include "iol/backend/cpu/cpu_ops.hpp"
+#include "iol/core/error.hpp"
 #include "iol/backend/rope.hpp"
 #include "iol/model/presets.hpp"
 
@@ -116,4 +119,29 @@ TEST(Rope, Llama3ScalingKeepsHighFrequenciesAndDividesLowOnes) {
 }
 
 }  // namespace
+TEST(CpuOps, SixteenBitWeightsAreReadAtAnyAlignment) {
+  // A safetensors header of odd length puts BF16 data at an odd address: reads must not assume
+  // alignment (UBSan checks this in the debug preset).
+  const uint16_t bf16[3] = {0x3f80, 0x4000, 0xc040};  // 1, 2, -3
+  std::vector<std::byte> storage(1 + sizeof bf16);
+  std::memcpy(storage.data() + 1, bf16, sizeof bf16);
+  model::TensorView view;
+  view.name = "w";
+  view.dtype = DType::BF16;
+  view.shape = {3};
+  view.data = storage.data() + 1;
+  view.nbytes = sizeof bf16;
+  float out[3] = {};
+  to_f32(view, 0, 3, out);
+  EXPECT_EQ(out[0], 1.0f);
+  EXPECT_EQ(out[1], 2.0f);
+  EXPECT_EQ(out[2], -3.0f);
+}
+
+TEST(CpuBackendSizes, KvBytesOverflowIsAnErrorNotAWrappedSize) {
+  const model::ModelConfig config = model::preset_or_throw("tiny");
+  EXPECT_THROW(CpuBackend::kv_bytes_per_block(config, int64_t{1} << 52), Error);
+  EXPECT_EQ(CpuBackend::kv_bytes_per_block(config, 16), 65536);
+}
+
 }  // namespace iol::backend::cpu

@@ -81,4 +81,26 @@ TEST(Safetensors, BadInputErrorsNameFileAndTensor) {
 }
 
 }  // namespace
+TEST(Safetensors, AnEmptyTensorDoesNotHideAnOverlap) {
+  // a [0, 8) and b [6, 10) overlap; the empty e [4, 4) sorted between them used to hide it.
+  const std::string header =
+      R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[6,10]}})";
+  EXPECT_NE(error_of_header(header, 10).find("overlap"), std::string::npos) << error_of_header(header, 10);
+  // A long tensor overlapping a later one past a short one in between.
+  const std::string nested =
+      R"({"a":{"dtype":"F32","shape":[4],"data_offsets":[0,16]},"s":{"dtype":"F32","shape":[1],"data_offsets":[2,6]},)"
+      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[8,12]}})";
+  EXPECT_NE(error_of_header(nested, 16).find("overlap"), std::string::npos);
+  const std::string fine =
+      R"({"a":{"dtype":"F32","shape":[1],"data_offsets":[0,4]},"e":{"dtype":"F32","shape":[0],"data_offsets":[4,4]},)"
+      R"("b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})";
+  EXPECT_EQ(error_of_header(fine, 8), "(no error)");
+}
+
+TEST(Safetensors, DeeplyNestedHeaderIsRefused) {
+  const std::string header = R"({"__metadata__":)" + std::string(5000, '[') + std::string(5000, ']') + "}";
+  EXPECT_NE(error_of_header(header, 0).find("nested deeper than"), std::string::npos);
+}
+
 }  // namespace iol::model

@@ -4,6 +4,7 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
+#include <limits>
 #include <map>
 #include <set>
 
@@ -336,4 +337,23 @@ TEST(Sampler, ValidateNamesTheField) {
 }
 
 }  // namespace
+TEST(BatchSampler, NonFiniteLogitsMarkOnlyTheirRowAsFailed) {
+  const int64_t vocab = 8;
+  for (float bad : {std::numeric_limits<float>::quiet_NaN(), std::numeric_limits<float>::infinity(),
+                    -std::numeric_limits<float>::infinity()}) {
+    std::vector<float> logits(2 * vocab, 0.0f);
+    logits[3] = 2.0f;               // row 0: token 3 wins
+    logits[vocab + 5] = bad;        // row 1: one non-finite value
+    logits[vocab + 1] = 4.0f;
+    std::vector<SamplingRow> rows(2);
+    rows[1].logits_row = 1;
+    const std::vector<int32_t> token_ids;
+    SampledBatch out;
+    sample_batch_on_host(logits, vocab, SamplingBatch{rows, token_ids}, out);
+    EXPECT_EQ(out.tokens[0], 3) << bad;
+    EXPECT_EQ(out.tokens[1], kInvalidToken) << bad;  // never token 0 or argmax of garbage
+    EXPECT_TRUE(std::isnan(out.logprobs[1]));
+  }
+}
+
 }  // namespace iol::sampling

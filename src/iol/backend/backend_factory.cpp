@@ -6,6 +6,7 @@
 
 #include "iol/backend/cpu/cpu_backend.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/system_memory.hpp"
 #ifdef IOL_HAVE_CUDA
 #include "iol/backend/cuda/cuda_backend.hpp"
 #include "iol/backend/cuda/device_info.hpp"
@@ -29,6 +30,11 @@ CreatedBackend create_cpu(const BackendOptions& options, const model::ModelSourc
   const int64_t budget = options.kv_cache_memory > 0 ? options.kv_cache_memory : kDefaultCpuKvCacheMemory;
   const int64_t bytes_per_block = cpu::CpuBackend::kv_bytes_per_block(config, options.block_size);
   const int64_t num_blocks = budget / bytes_per_block;
+  // The pool is allocated up front: more than the machine's memory is a usage error now, not a
+  // bad_alloc (or the OOM killer) later.
+  const int64_t physical = physical_memory_bytes();
+  if (physical > 0 && budget > physical)
+    throw UsageError(fmt::format("--kv-cache-memory {} exceeds this machine's memory ({} bytes)", budget, physical));
   if (num_blocks == 0)
     throw UsageError(fmt::format("--kv-cache-memory {} holds no block (one block of {} tokens needs {} bytes)", budget,
                                  options.block_size, bytes_per_block));

@@ -62,7 +62,7 @@ Slo Slo::parse(const std::string& text) {
       try {
         size_t used = 0;
         value = std::stod(item.substr(eq + 1), &used);
-        ok = used == item.size() - eq - 1 && value > 0;
+        ok = used == item.size() - eq - 1 && value > 0 && std::isfinite(value);
       } catch (const std::exception&) {
         ok = false;
       }

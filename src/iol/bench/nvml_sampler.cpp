@@ -1,6 +1,7 @@
 #include "iol/bench/nvml_sampler.hpp"
 
 #include <dlfcn.h>
+#include <sys/stat.h>
 
 #include <algorithm>
 #include <chrono>
@@ -45,6 +46,12 @@ struct NvmlSampler::Functions {
 
 NvmlSampler::NvmlSampler(const std::string& library, int device_index, double sample_hz)
     : period_s_(1.0 / sample_hz), fn_(std::make_unique<Functions>()) {
+  // A path is opened by dlopen() itself: a FIFO there would block it for ever.
+  struct stat info {};
+  if (library.find('/') != std::string::npos && (::stat(library.c_str(), &info) != 0 || !S_ISREG(info.st_mode))) {
+    reason_ = fmt::format("NVML not loaded: {} is not a regular file", library);
+    return;
+  }
   library_ = dlopen(library.c_str(), RTLD_NOW | RTLD_LOCAL);
   if (!library_) {
     const char* error = dlerror();

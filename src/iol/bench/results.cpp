@@ -2,41 +2,34 @@
 
 #include <sys/resource.h>
 
-#include <filesystem>
-#include <fstream>
-
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 
 namespace iol::bench {
 
-void append_jsonl(const std::string& path, const nlohmann::json& record) {
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  std::ofstream out(path, std::ios::app);
-  if (!out) fail("{}: cannot open for appending", path);
-  out << record.dump(-1, ' ', false, nlohmann::json::error_handler_t::replace) << "\n";
-  if (!out) fail("{}: write failed", path);
-}
+void append_jsonl(const std::string& path, const nlohmann::json& record) { JsonlAppender(path).append(record); }
 
 std::vector<nlohmann::json> read_jsonl(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open results file", path);
+  const std::string text = read_text_file(path);
   std::vector<nlohmann::json> records;
-  std::string line;
-  for (int number = 1; std::getline(in, line); ++number) {
-    if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-    auto record = nlohmann::json::parse(line, nullptr, false);
-    if (record.is_discarded() || !record.is_object()) fail("{}:{}: not a JSON object", path, number);
+  size_t begin = 0;
+  for (int number = 1; begin < text.size(); ++number) {
+    size_t end = text.find('\n', begin);
+    if (end == std::string::npos) end = text.size();
+    const std::string_view line(text.data() + begin, end - begin);
+    begin = end + 1;
+    if (line.find_first_not_of(" \t\r") == std::string_view::npos) continue;
+    auto record = parse_json_or_discarded(line, fmt::format("{}:{}", path, number));
+    if (record.is_discarded() || !record.is_object())
+      fail("{}:{}: not a JSON object{}", path, number,
+           end == text.size() && text.back() != '\n' ? " (an incomplete last line: an interrupted write?)" : "");
     records.push_back(std::move(record));
   }
   return records;
 }
 
-void append_request_traces(const std::string& path, const std::string& run_id, const std::vector<RequestTrace>& traces) {
-  auto parent = std::filesystem::path(path).parent_path();
-  if (!parent.empty()) std::filesystem::create_directories(parent);
-  std::ofstream out(path, std::ios::app);
-  if (!out) fail("{}: cannot open for appending", path);
+void append_request_traces(JsonlAppender& out, const std::string& run_id, const std::vector<RequestTrace>& traces) {
+  std::vector<nlohmann::json> lines;
   for (const auto& t : traces) {
     nlohmann::json line = {{"run_id", run_id}, {"index", t.index}, {"warmup", t.warmup},
                            {"status", request_status_name(t.status)}, {"error", t.error},
@@ -44,8 +37,14 @@ void append_request_traces(const std::string& path, const std::string& run_id, c
                            {"arrival", t.arrival}, {"first_token", t.first_token}, {"finished", t.finished},
                            {"token_times", t.token_times}, {"cached_prompt_tokens", t.cached_prompt_tokens},
                            {"preemptions", t.preemptions}};
-    out << line.dump() << "\n";
+    lines.push_back(std::move(line));
   }
+  out.append(lines);
+}
+
+void append_request_traces(const std::string& path, const std::string& run_id, const std::vector<RequestTrace>& traces) {
+  JsonlAppender out(path);
+  append_request_traces(out, run_id, traces);
 }
 
 nlohmann::json process_stats() {

@@ -8,16 +8,18 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/bench/metrics.hpp"
+#include "iol/bench/results_file.hpp"
 
 namespace iol::bench {
 
 inline constexpr int kResultsSchemaVersion = 1;
 
-// Appends one line; creates the file and its directory when needed.
+// Appends one line through a JsonlAppender (checked, whole lines only).
 void append_jsonl(const std::string& path, const nlohmann::json& record);
 // Reads every record; errors name the file and line.
 std::vector<nlohmann::json> read_jsonl(const std::string& path);
 // One line per request: {run_id, index, warmup, status, arrival, first_token, finished, token_times}.
+void append_request_traces(JsonlAppender& out, const std::string& run_id, const std::vector<RequestTrace>& traces);
 void append_request_traces(const std::string& path, const std::string& run_id, const std::vector<RequestTrace>& traces);
 
 // Process CPU time and peak resident memory (getrusage).

@@ -1,5 +1,6 @@
 #include "iol/bench/runner.hpp"
 
+#include <algorithm>
 #include <deque>
 #include <thread>
 
@@ -10,6 +11,8 @@ namespace iol::bench {
 std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& requests, const SweepPoint& point,
                                                const WorkloadSpec& spec, const ProgressCallback& progress) {
   std::vector<RequestTrace> traces(requests.size());
+  std::vector<engine::RequestId> ids(requests.size(), -1);
+  std::vector<bool> sent(requests.size(), false), finished(requests.size(), false);
   const double t0 = engine_.now();
   int64_t done = 0, output_tokens = 0;
 
@@ -23,8 +26,9 @@ std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& 
     params.temperature = 0.0f;
     params.max_tokens = requests[i].output_len;
     params.ignore_eos = spec.ignore_eos;
+    sent[i] = true;
     try {
-      engine_.add_request(requests[i].prompt_ids, params, [&, i](const engine::RequestOutput& out) {
+      ids[i] = engine_.add_request(requests[i].prompt_ids, params, [&, i](const engine::RequestOutput& out) {
         RequestTrace& t = traces[i];
         const double now = engine_.now() - t0;
         if (out.new_token_id >= 0) {
@@ -35,7 +39,13 @@ std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& 
         }
         if (out.finished) {
           t.finished = now;
-          t.status = out.sequence.finish_reason() == engine::FinishReason::Abort ? RequestStatus::Aborted : RequestStatus::Ok;
+          finished[i] = true;
+          const engine::FinishReason reason = out.sequence.finish_reason();
+          t.status = reason == engine::FinishReason::Abort   ? RequestStatus::Aborted
+                     : reason == engine::FinishReason::Error ? RequestStatus::Failed
+                                                             : RequestStatus::Ok;
+          if (reason == engine::FinishReason::Error) t.error = out.sequence.error();
+          if (reason == engine::FinishReason::Abort && stop_requested()) t.error = "interrupted";
           t.cached_prompt_tokens = out.sequence.num_cached_prompt_tokens;
           t.preemptions = out.sequence.num_preemptions;
           ++done;
@@ -44,17 +54,30 @@ std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& 
     } catch (const std::exception& e) {
       traces[i].status = RequestStatus::Failed;
       traces[i].error = e.what();
+      finished[i] = true;
       ++done;
     }
   };
-  auto drain = [&] {
+  // On a stop request: abort what is in flight, keep the traces of what was sent.
+  auto stop = [&] {
+    for (size_t i = 0; i < requests.size(); ++i)
+      if (sent[i] && !finished[i] && ids[i] >= 0) engine_.abort_request(ids[i]);
     while (engine_.has_unfinished()) engine_.step();
+    after_ = engine_.stats();
+    std::vector<RequestTrace> kept;
+    for (size_t i = 0; i < requests.size(); ++i)
+      if (sent[i]) kept.push_back(std::move(traces[i]));
+    return kept;
+  };
+  auto drain = [&] {
+    while (engine_.has_unfinished() && !stop_requested()) engine_.step();
   };
 
   // Warm-up requests run first, as their own offline batch.
   size_t first = 0;
   while (first < requests.size() && requests[first].warmup) submit(first++, engine_.now() - t0);
   drain();
+  if (stop_requested()) return stop();
   engine_.reset_peak_stats();
   before_ = engine_.stats();
   const double measured_start = engine_.now() - t0;
@@ -70,6 +93,7 @@ std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& 
   int64_t last_reported = -1;
 
   while (!queue.empty() || engine_.has_unfinished()) {
+    if (stop_requested()) return stop();
     const double now = engine_.now() - t0;
     if (point.mode == ArrivalMode::Offline) {
       while (!queue.empty()) {
@@ -91,7 +115,8 @@ std::vector<RequestTrace> InProcessRunner::run(const std::vector<BenchRequest>& 
         queue.pop_front();
       }
       if (!engine_.has_unfinished() && !queue.empty()) {
-        std::this_thread::sleep_for(std::chrono::duration<double>(measured_start + due[next_due] - now));
+        // In slices, so that a stop request is seen within 50 ms even at a low request rate.
+        std::this_thread::sleep_for(std::chrono::duration<double>(std::min(0.05, measured_start + due[next_due] - now)));
         continue;
       }
     }

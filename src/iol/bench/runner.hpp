@@ -2,6 +2,7 @@
 // in-process runner drives an Engine; an HTTP runner (OpenAI-compatible servers) comes with the
 // server and implements the same interface.
 #pragma once
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -26,6 +27,14 @@ class Runner {
                                         const WorkloadSpec& spec, const ProgressCallback& progress) = 0;
   // Target-side statistics of the last run (KV usage, preemptions, prefix cache), as JSON.
   virtual nlohmann::json target_stats() const = 0;
+
+  // A flag (a signal number, 0 = none) checked between steps: once set, no request is sent and
+  // those in flight are aborted; run() returns the traces of the requests sent so far.
+  void set_stop_flag(const std::atomic<int>* flag) { stop_ = flag; }
+  bool stop_requested() const { return stop_ && stop_->load() != 0; }
+
+ private:
+  const std::atomic<int>* stop_ = nullptr;
 };
 
 class InProcessRunner final : public Runner {

@@ -2,7 +2,7 @@
 
 #include <algorithm>
 #include <filesystem>
-#include <fstream>
+#include <sstream>
 #include <optional>
 #include <cmath>
 #include <numbers>
@@ -12,6 +12,7 @@
 #include <yaml-cpp/yaml.h>
 
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 #include "iol/tokenizer/tokenizer.hpp"
 
 namespace iol::bench {
@@ -55,6 +56,37 @@ int64_t LengthDistribution::sample(Rng& rng) const {
   if (kind == Kind::Uniform) x = std::floor(low + rng.uniform() * (high - low + 1));
   if (kind == Kind::Normal) x = std::round(mean + stdev * sample_standard_normal(rng));
   return std::clamp<int64_t>(static_cast<int64_t>(x), min, max);
+}
+
+int64_t LengthDistribution::upper_bound() const {
+  switch (kind) {
+    case Kind::Fixed: return static_cast<int64_t>(value);
+    case Kind::Uniform: return static_cast<int64_t>(high);
+    case Kind::Normal: return max;
+  }
+  return max;
+}
+
+void LengthDistribution::validate(const std::string& source, const std::string& key) const {
+  if (min < 1 || max < min || max > kMaxRequestTokens)
+    fail("{}: {}: bounds must satisfy 1 <= min <= max <= {} (got min {}, max {})", source, key, kMaxRequestTokens, min, max);
+  auto integer_in_bounds = [&](const char* field, double x) {
+    if (!std::isfinite(x) || x != std::floor(x) || x < static_cast<double>(min) || x > static_cast<double>(max))
+      fail("{}: {}: {} must be an integer in [{}, {}] (got {})", source, key, field, min, max, x);
+  };
+  switch (kind) {
+    case Kind::Fixed: integer_in_bounds("the length", value); break;
+    case Kind::Uniform:
+      integer_in_bounds("low", low);
+      integer_in_bounds("high", high);
+      if (low > high) fail("{}: {}: low {} exceeds high {}", source, key, low, high);
+      break;
+    case Kind::Normal:
+      if (!std::isfinite(mean) || !std::isfinite(stdev) || stdev < 0 || std::fabs(mean) > static_cast<double>(kMaxRequestTokens))
+        fail("{}: {}: mean must be finite within ±{} and stdev finite and >= 0 (got mean {}, stdev {})", source, key,
+             kMaxRequestTokens, mean, stdev);
+      break;
+  }
 }
 
 std::string LengthDistribution::describe() const {
@@ -127,14 +159,14 @@ struct DatasetEntry {
 };
 
 std::vector<DatasetEntry> read_dataset(const WorkloadSpec& spec) {
-  std::ifstream in(spec.dataset);
-  if (!in) fail("{}: cannot open dataset file", spec.dataset);
+  const std::string text = read_text_file(spec.dataset);
   std::vector<DatasetEntry> entries;
   if (spec.prompt_source == "jsonl") {
+    std::istringstream in(text);
     std::string line;
     for (int number = 1; std::getline(in, line); ++number) {
       if (line.find_first_not_of(" \t\r") == std::string::npos) continue;
-      auto j = nlohmann::json::parse(line, nullptr, false);
+      auto j = parse_json_or_discarded(line, fmt::format("{}:{}", spec.dataset, number));
       if (j.is_discarded() || !j.is_object() || !j.contains("prompt") || !j["prompt"].is_string())
         fail("{}:{}: expected {{\"prompt\": string, \"output_len\": integer}}", spec.dataset, number);
       DatasetEntry e{j["prompt"].get<std::string>(), std::nullopt, std::nullopt};
@@ -146,7 +178,7 @@ std::vector<DatasetEntry> read_dataset(const WorkloadSpec& spec) {
       entries.push_back(std::move(e));
     }
   } else {
-    auto root = nlohmann::json::parse(in, nullptr, false);
+    auto root = parse_json_or_discarded(text, spec.dataset);
     if (root.is_discarded() || !root.is_array()) fail("{}: a ShareGPT file is a JSON array of conversations", spec.dataset);
     for (const auto& item : root) {
       // The first human turn and the first reply after it; conversations without both are skipped (as vLLM).
@@ -260,10 +292,11 @@ class YamlReader {
 
 WorkloadSpec WorkloadSpec::from_yaml_file(const std::string& path) {
   YAML::Node root;
+  // yaml-cpp parses nested flow collections recursively: bound the nesting (and the size) first.
+  const std::string text = read_text_file(path, int64_t{1} << 20);
+  check_json_depth(text, path, 32);
   try {
-    root = YAML::LoadFile(path);
-  } catch (const YAML::BadFile&) {
-    fail("{}: cannot open scenario file", path);
+    root = YAML::Load(text);
   } catch (const YAML::Exception& e) {
     fail("{}: malformed YAML at line {}, column {}: {}", path, e.mark.line + 1, e.mark.column + 1, e.msg);
   }
@@ -308,25 +341,47 @@ WorkloadSpec WorkloadSpec::from_yaml_file(const std::string& path) {
   list("concurrency", spec.concurrency);
   list("request_rate", spec.request_rate);
   if (root["burstiness"]) spec.burstiness = reader.get<double>(root["burstiness"], "burstiness", "a number");
-  if (root["seed"]) spec.seed = reader.get<uint64_t>(root["seed"], "seed", "a non-negative integer");
+  if (root["seed"]) {
+    const int64_t seed = reader.get<int64_t>(root["seed"], "seed", "an integer in [0, 2^63 - 1]");
+    if (seed < 0) reader.fail_key("seed", fmt::format("must be in [0, 2^63 - 1] (got {})", seed));
+    spec.seed = static_cast<uint64_t>(seed);
+  }
+  if (root["burstiness"] && spec.arrival != ArrivalMode::Poisson)
+    reader.fail_key("burstiness", "applies only to arrival poisson");
   spec.validate(path);
   return spec;
 }
 
 void WorkloadSpec::validate(const std::string& source) const {
-  if (num_requests < 1) fail("{}: num_requests must be >= 1 (got {})", source, num_requests);
-  if (warmup_requests < 0) fail("{}: warmup_requests must be >= 0 (got {})", source, warmup_requests);
+  if (num_requests < 1 || num_requests > kMaxNumRequests)
+    fail("{}: num_requests must be in [1, {}] (got {})", source, kMaxNumRequests, num_requests);
+  if (warmup_requests < 0 || warmup_requests > kMaxNumRequests)
+    fail("{}: warmup_requests must be in [0, {}] (got {})", source, kMaxNumRequests, warmup_requests);
+  if (seed > static_cast<uint64_t>(INT64_MAX)) fail("{}: seed must be in [0, 2^63 - 1] (got {})", source, seed);
+  // Settings of another arrival process would be recorded without having run: refuse them.
+  if (arrival != ArrivalMode::Closed && !concurrency.empty())
+    fail("{}: concurrency applies only to arrival closed (arrival is {})", source, arrival_mode_name(arrival));
+  if (arrival != ArrivalMode::Poisson && !request_rate.empty())
+    fail("{}: request_rate applies only to arrival poisson (arrival is {})", source, arrival_mode_name(arrival));
+  if (arrival != ArrivalMode::Poisson && burstiness != 1.0)
+    fail("{}: burstiness applies only to arrival poisson (arrival is {})", source, arrival_mode_name(arrival));
+  if (!dataset.empty() && prompt_source != "sharegpt" && prompt_source != "jsonl")
+    fail("{}: dataset applies only to prompts sharegpt or jsonl (prompts are {})", source, prompt_source);
   if (prompt_source != "random" && prompt_source != "text" && prompt_source != "sharegpt" && prompt_source != "jsonl")
     fail("{}: prompts must be random, text, sharegpt or jsonl (got '{}')", source, prompt_source);
   if ((prompt_source == "sharegpt" || prompt_source == "jsonl") && dataset.empty())
     fail("{}: prompts {} needs 'dataset' (a file path)", source, prompt_source);
   if (arrival == ArrivalMode::Closed && concurrency.empty()) fail("{}: arrival closed needs 'concurrency'", source);
   if (arrival == ArrivalMode::Poisson && request_rate.empty()) fail("{}: arrival poisson needs 'request_rate'", source);
-  for (auto c : concurrency) if (c < 1) fail("{}: concurrency must be >= 1 (got {})", source, c);
-  for (auto r : request_rate) if (!(r > 0)) fail("{}: request_rate must be > 0 (got {})", source, r);
-  if (!(burstiness > 0)) fail("{}: burstiness must be > 0 (got {})", source, burstiness);
-  for (const auto* d : {&input_len, &output_len})
-    if (d->min < 1 || d->max < d->min) fail("{}: length bounds must satisfy 1 <= min <= max", source);
+  for (auto c : concurrency)
+    if (c < 1 || c > kMaxConcurrency) fail("{}: concurrency must be in [1, {}] (got {})", source, kMaxConcurrency, c);
+  for (auto r : request_rate)
+    if (!(r >= kMinRequestRate && r <= kMaxRequestRate))
+      fail("{}: request_rate must be in [{:g}, {:g}] requests/s (got {})", source, kMinRequestRate, kMaxRequestRate, r);
+  if (!(burstiness >= kMinBurstiness && burstiness <= kMaxBurstiness))
+    fail("{}: burstiness must be in [{:g}, {:g}] (got {})", source, kMinBurstiness, kMaxBurstiness, burstiness);
+  input_len.validate(source, "input_len");
+  output_len.validate(source, "output_len");
 }
 
 nlohmann::json WorkloadSpec::to_json() const {

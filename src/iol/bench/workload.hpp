@@ -15,6 +15,14 @@ class Tokenizer;
 
 namespace iol::bench {
 
+// Workload bounds (flags and scenario keys alike; docs/bench.md): a value outside is an error
+// naming it, never clamped. The request rate's floor keeps a run's expected length finite.
+inline constexpr int64_t kMaxNumRequests = 10'000'000;
+inline constexpr int64_t kMaxConcurrency = 1 << 20;
+inline constexpr double kMinRequestRate = 1e-3, kMaxRequestRate = 1e6;  // requests/s
+inline constexpr double kMinBurstiness = 1e-2, kMaxBurstiness = 1e2;
+inline constexpr int64_t kMaxRequestTokens = int64_t{1} << 24;            // = model::kMaxModelLen
+
 // Token-count distribution (trtllm-bench's token-norm-dist and friends), clamped to [min, max].
 struct LengthDistribution {
   enum class Kind { Fixed, Uniform, Normal } kind = Kind::Fixed;
@@ -24,6 +32,10 @@ struct LengthDistribution {
   int64_t min = 1, max = 1 << 20;
 
   int64_t sample(Rng& rng) const;
+  int64_t upper_bound() const;  // the longest length sample() can return
+  // Throws iol::Error "SOURCE: KEY ..." unless every field is finite and in range: fixed values and
+  // uniform bounds are integers in [min, max], 1 <= min <= max <= kMaxRequestTokens.
+  void validate(const std::string& source, const std::string& key) const;
   std::string describe() const;
   nlohmann::json to_json() const;
 };

@@ -3,6 +3,9 @@
 #include <unistd.h>
 
 #include <cstdio>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <memory>
 #include <random>
 
@@ -16,13 +19,20 @@
 #include "iol/bench/parity_logits.hpp"
 #include "iol/bench/request_list.hpp"
 #include "iol/bench/results.hpp"
+#include "iol/bench/results_file.hpp"
 #include "iol/bench/runner.hpp"
 #include "iol/bench/workload.hpp"
 #include "iol/cli/commands.hpp"
 #include "iol/cli/engine_options.hpp"
+#include "iol/cli/interrupt.hpp"
 #include "iol/cli/model_options.hpp"
+#include "iol/cli/numeric_flags.hpp"
+#include "iol/cli/output_file.hpp"
 #include "iol/cli/tokenizer_loading.hpp"
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/same_file.hpp"
+#include "iol/core/system_memory.hpp"
 #include "iol/git_commit.hpp"
 #include "iol/version.hpp"
 
@@ -51,7 +61,13 @@ struct BenchOptions {
   bool quiet = false;
   bool measure_ceilings = false;
   bool list_backends = false;
+  std::function<bool(const char*)> given;  // whether a flag was on the command line
 };
+
+// A flag that does not apply to the run is an error, never silently ignored.
+void refuse_unless(const BenchOptions& o, const char* flag, bool applies, const std::string& why) {
+  if (o.given(flag) && !applies) throw UsageError(fmt::format("{} does not apply: {}", flag, why));
+}
 
 bench::WorkloadSpec make_spec(const BenchOptions& o) {
   bench::WorkloadSpec spec = o.scenario.empty() ? bench::WorkloadSpec{} : bench::WorkloadSpec::from_yaml_file(o.scenario);
@@ -61,17 +77,36 @@ bench::WorkloadSpec make_spec(const BenchOptions& o) {
   if (o.input_len >= 0) spec.input_len = {bench::LengthDistribution::Kind::Fixed, static_cast<double>(o.input_len)};
   if (o.output_len >= 0) spec.output_len = {bench::LengthDistribution::Kind::Fixed, static_cast<double>(o.output_len)};
   if (!o.arrival.empty()) {
+    const bench::ArrivalMode scenario_mode = spec.arrival;
     if (o.arrival == "offline") spec.arrival = bench::ArrivalMode::Offline;
     else if (o.arrival == "closed") spec.arrival = bench::ArrivalMode::Closed;
     else if (o.arrival == "poisson") spec.arrival = bench::ArrivalMode::Poisson;
     else throw UsageError(fmt::format("--arrival must be offline, closed or poisson (got '{}')", o.arrival));
+    // Another arrival process replaces the scenario's as a whole, with its settings.
+    if (spec.arrival != scenario_mode) {
+      spec.concurrency.clear();
+      spec.request_rate.clear();
+      spec.burstiness = 1.0;
+    }
   }
+  const char* mode = bench::arrival_mode_name(spec.arrival);
+  refuse_unless(o, "--concurrency", spec.arrival == bench::ArrivalMode::Closed,
+                fmt::format("it sets the closed loop's requests in flight, and the arrival is {} (add --arrival closed)", mode));
+  refuse_unless(o, "--request-rate", spec.arrival == bench::ArrivalMode::Poisson,
+                fmt::format("it sets the Poisson arrival rate, and the arrival is {} (add --arrival poisson)", mode));
+  refuse_unless(o, "--burstiness", spec.arrival == bench::ArrivalMode::Poisson,
+                fmt::format("it shapes Poisson arrivals, and the arrival is {} (add --arrival poisson)", mode));
   if (!o.concurrency.empty()) spec.concurrency = o.concurrency;
   if (!o.request_rate.empty()) spec.request_rate = o.request_rate;
-  if (o.burstiness > 0) spec.burstiness = o.burstiness;
+  if (o.given("--burstiness")) spec.burstiness = o.burstiness;
   if (o.seed >= 0) spec.seed = static_cast<uint64_t>(o.seed);
-  if (!o.prompts.empty()) spec.prompt_source = o.prompts;
+  if (!o.prompts.empty()) {
+    spec.prompt_source = o.prompts;
+    if (o.prompts != "sharegpt" && o.prompts != "jsonl") spec.dataset.clear();  // the scenario's no longer applies
+  }
   if (!o.dataset.empty()) spec.dataset = o.dataset;
+  refuse_unless(o, "--dataset", spec.prompt_source == "sharegpt" || spec.prompt_source == "jsonl",
+                fmt::format("prompts are '{}'; a dataset is read with --prompts sharegpt or jsonl", spec.prompt_source));
   spec.validate(o.scenario.empty() ? "command line" : o.scenario);
   return spec;
 }
@@ -113,15 +148,62 @@ void run_bench(const BenchOptions& o) {
     for (const auto& name : backend::available_backends()) fmt::print("{}\n", name);
     return;
   }
+  const bool measuring = o.export_requests.empty() && o.parity_logits.empty();
+  if (!o.export_requests.empty() && !o.parity_logits.empty())
+    throw UsageError("--export-requests and --parity-logits each write one file and exit: give one of them");
+  for (const char* flag : {"--out", "--slo", "--tag", "--measure-ceilings", "--nvml-library"})
+    refuse_unless(o, flag, measuring, "--export-requests / --parity-logits measure nothing");
+  refuse_unless(o, "--parity-requests", !o.parity_logits.empty(), "it sets how many requests --parity-logits covers");
   bench::WorkloadSpec spec = make_spec(o);
   bench::Slo slo = o.slo.empty() ? bench::Slo{} : bench::Slo::parse(o.slo);
   const model::ModelSource source = o.model.to_source();
   model::LoadedModel loaded = model::load_model(source, /*load_weights=*/false);
   const model::ModelConfig& config = loaded.config;
-  // The workload first: bad input fails before a model is loaded onto a device.
-  auto tokenizer = load_tokenizer(o.model, config);
-  std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size, tokenizer.get());
   const backend::BackendOptions backend_options = o.engine.to_backend_options(config);
+
+  // Every output is opened and checked before anything is measured: a bad --out fails now, not
+  // after the sweep; no output may be an input.
+  std::vector<std::string> inputs = {o.scenario, spec.dataset};
+  if (!o.model.model_dir.empty()) inputs.push_back(o.model.model_dir + "/config.json");
+  std::optional<bench::JsonlAppender> results, traces;
+  if (!o.export_requests.empty()) check_output_path(o.export_requests, "--export-requests", inputs);
+  if (!o.parity_logits.empty()) {
+    check_output_path(o.parity_logits, "--parity-logits", inputs);
+    check_output_path(o.parity_logits + ".json", "--parity-logits", inputs);
+  }
+  const std::string traces_path = bench::traces_path_for(o.out);
+  if (measuring) {
+    check_output_path(o.out, "--out", inputs, /*appends_records=*/true);
+    if (same_file(o.out, traces_path)) throw UsageError(fmt::format("--out {}: names the request-traces file", o.out));
+    results.emplace(o.out);
+    traces.emplace(traces_path);
+  }
+
+  // The workload next: bad input fails before a model is loaded onto a device.
+  auto tokenizer = load_tokenizer(o.model, config);
+  // Before drawing prompts: a fixed or bounded workload that cannot fit fails without allocating it.
+  if (spec.prompt_source == "random" || spec.prompt_source == "text") {
+    const int64_t longest = spec.input_len.upper_bound() + spec.output_len.upper_bound();
+    if (longest > backend_options.max_model_len)
+      throw UsageError(fmt::format("workload: requests of up to {} + {} tokens exceed --max-model-len {} (shorten "
+                                   "--input-len/--output-len or raise --max-model-len)", spec.input_len.upper_bound(),
+                                   spec.output_len.upper_bound(), backend_options.max_model_len));
+  }
+  // Host memory for the requests and their traces (token ids, then one timestamp per output
+  // token): refused up front when it cannot fit, instead of a bad_alloc or the OOM killer.
+  {
+    const int64_t count = checked_sum({spec.num_requests, spec.warmup_requests}, "workload");
+    const int64_t per_request = checked_sum({checked_product({spec.input_len.upper_bound(), 4}, "workload"),
+                                             checked_product({spec.output_len.upper_bound(), 8}, "workload"), 256},
+                                            "workload");
+    const int64_t bytes = checked_product({count, per_request}, "workload");
+    if (const int64_t physical = physical_memory_bytes(); physical > 0 && bytes > physical / 2)
+      throw UsageError(fmt::format("workload: {} requests of up to {} + {} tokens need about {:.1f} GiB of host memory, "
+                                   "more than half of this machine's {:.1f} GiB (fewer --num-requests or shorter lengths)",
+                                   count, spec.input_len.upper_bound(), spec.output_len.upper_bound(),
+                                   static_cast<double>(bytes) / (1 << 30), static_cast<double>(physical) / (1 << 30)));
+  }
+  std::vector<bench::BenchRequest> requests = bench::make_requests(spec, config.vocab_size, tokenizer.get());
   for (const auto& r : requests)
     if (static_cast<int64_t>(r.prompt_ids.size()) + r.output_len > backend_options.max_model_len)
       fail("workload: a request of {} + {} tokens exceeds --max-model-len {}", r.prompt_ids.size(), r.output_len,
@@ -143,7 +225,6 @@ void run_bench(const BenchOptions& o) {
                static_cast<double>(backend.kv_cache_spec().bytes_per_block * engine_config.num_kv_blocks) / (1 << 30));
 
   if (!o.parity_logits.empty()) {
-    if (o.parity_requests <= 0) throw UsageError("--parity-requests must be positive");
     bench::write_parity_logits(backend, requests, static_cast<size_t>(o.parity_requests),
                                std::min<int64_t>(backend_options.max_num_seqs, 256), o.parity_logits);
     fmt::print(stderr, "iol bench: logits of the first {} prompts written to {}\n", o.parity_requests, o.parity_logits);
@@ -165,20 +246,22 @@ void run_bench(const BenchOptions& o) {
   bench::NvmlSampler nvml(o.nvml_library);
   const nlohmann::json environment = bench::collect_environment(nvml);
   const std::string base_id = make_run_id();
-  const std::string traces_path = o.out.substr(0, o.out.rfind(".jsonl")) + ".requests.jsonl";
   const auto points = bench::sweep_points(spec);
+  InterruptGuard interrupt;
   for (size_t p = 0; p < points.size(); ++p) {
     const bench::SweepPoint& point = points[p];
     engine::Engine engine(engine_config, backend, config, nullptr);
     bench::InProcessRunner runner(engine);
+    runner.set_stop_flag(&InterruptGuard::received());
     Progress progress(o.quiet, fmt::format("{} {}", spec.name, point.label()));
     const double start = engine.now();
     nvml.start();
-    auto traces = runner.run(requests, point, spec, [&](int64_t done, int64_t total, int64_t tokens) {
+    auto traces_of_point = runner.run(requests, point, spec, [&](int64_t done, int64_t total, int64_t tokens) {
       progress.update(done, total, tokens, engine.now() - start);
     });
     bench::TelemetrySummary telemetry = nvml.stop();
-    bench::RunMetrics metrics = bench::compute_run_metrics(traces, slo);
+    bench::RunMetrics metrics = bench::compute_run_metrics(traces_of_point, slo);
+    const int signal = InterruptGuard::received().load();
 
     const std::string run_id = points.size() == 1 ? base_id : fmt::format("{}-{}", base_id, p);
     std::optional<double> energy = telemetry.energy_counter_j ? telemetry.energy_counter_j : telemetry.energy_integrated_j;
@@ -234,16 +317,28 @@ void run_bench(const BenchOptions& o) {
         {"target", runner.target_stats()},
         {"process", bench::process_stats()},
         {"environment", environment},
-        {"requests_file", traces_path}};
+        {"requests_file", traces->path()}};
     if (!ceilings.is_null()) record["ceilings"] = ceilings;
-    bench::append_jsonl(o.out, record);
-    bench::append_request_traces(traces_path, run_id, traces);
+    record["status"] = signal ? "interrupted" : "complete";
+    results->append(record);
+    bench::append_request_traces(*traces, run_id, traces_of_point);
     const nlohmann::json& idle = record["target"]["device_idle_fraction"];
     const std::string device_idle = idle.is_number() ? fmt::format("; device idle {:.1f}%", 100.0 * idle.get<double>()) : "";
     fmt::print(stderr, "iol bench: {} {}: {} ok, {} failed, {} aborted in {:.2f} s; {:.2f} req/s, {:.1f} output tok/s; "
                "TTFT p50 {:.1f} ms; TPOT p50 {:.2f} ms{} → {}\n", spec.name, point.label(), metrics.num_completed,
                metrics.num_failed, metrics.num_aborted, metrics.duration_s, metrics.request_throughput,
                metrics.output_throughput, metrics.ttft_ms.median, metrics.tpot_ms.median, device_idle, o.out);
+    if (signal) {
+      fmt::print(stderr, "iol: error: interrupted by signal {}: point {} of {} recorded as interrupted in {}; later "
+                 "points were not run\n", signal, p + 1, points.size(), o.out);
+      throw Interrupted(signal);
+    }
+    if (metrics.num_completed == 0 && metrics.num_failed > 0) {
+      std::string first_error;
+      for (const auto& t : traces_of_point)
+        if (t.status == bench::RequestStatus::Failed && first_error.empty()) first_error = t.error;
+      fail("every request failed at {} (recorded in {}); the first error: {}", point.label(), o.out, first_error);
+    }
   }
 }
 
@@ -261,17 +356,23 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   options->model.add_to(*command);
   options->engine.add_to(*command);
   command->add_option("--scenario", options->scenario, "Workload file (bench/scenarios/*.yaml); flags override it");
-  command->add_option("--num-requests", options->num_requests, "Measured requests");
-  command->add_option("--warmup-requests", options->warmup_requests, "Requests sent first and excluded from metrics");
-  command->add_option("--input-len", options->input_len, "Fixed prompt length in tokens");
-  command->add_option("--output-len", options->output_len, "Fixed output length in tokens");
+  command->add_option("--num-requests", options->num_requests, "Measured requests")->check(int_range(1, bench::kMaxNumRequests));
+  command->add_option("--warmup-requests", options->warmup_requests, "Requests sent first and excluded from metrics")
+      ->check(int_range(0, bench::kMaxNumRequests));
+  command->add_option("--input-len", options->input_len, "Fixed prompt length in tokens")->check(int_range(1, model::kMaxModelLen));
+  command->add_option("--output-len", options->output_len, "Fixed output length in tokens")->check(int_range(1, model::kMaxModelLen));
   command->add_option("--prompts", options->prompts, "random | text | sharegpt | jsonl");
   command->add_option("--dataset", options->dataset, "ShareGPT JSON or {prompt, output_len} jsonl file (with --prompts)");
   command->add_option("--arrival", options->arrival, "offline | closed | poisson");
-  command->add_option("--concurrency", options->concurrency, "Closed loop: requests in flight (list: a sweep)")->delimiter(',');
-  command->add_option("--request-rate", options->request_rate, "Poisson: requests per second (list: a sweep)")->delimiter(',');
-  command->add_option("--burstiness", options->burstiness, "Gamma shape of inter-arrival gaps (1 = Poisson)");
-  command->add_option("--seed", options->seed, "Workload seed");
+  command->add_option("--concurrency", options->concurrency, "Closed loop: requests in flight (list: a sweep)")
+      ->delimiter(',')
+      ->check(int_range(1, bench::kMaxConcurrency));
+  command->add_option("--request-rate", options->request_rate, "Poisson: requests per second (list: a sweep)")
+      ->delimiter(',')
+      ->check(real_range(bench::kMinRequestRate, bench::kMaxRequestRate));
+  command->add_option("--burstiness", options->burstiness, "Gamma shape of inter-arrival gaps (1 = Poisson; with --arrival poisson)")
+      ->check(real_range(bench::kMinBurstiness, bench::kMaxBurstiness));
+  command->add_option("--seed", options->seed, "Workload seed")->check(int_range(0, std::numeric_limits<int64_t>::max()));
   command->add_option("--slo", options->slo, "Goodput SLOs, e.g. ttft_ms=200,tpot_ms=50,e2e_ms=5000");
   command->add_option("--out", options->out, "Results file (appended)")->capture_default_str();
   command->add_option("--export-requests", options->export_requests,
@@ -279,6 +380,7 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   command->add_option("--parity-logits", options->parity_logits,
                       "Write the fp32 logits of every prompt position of the first requests (the parity gate) and exit");
   command->add_option("--parity-requests", options->parity_requests, "Requests --parity-logits covers")
+      ->check(int_range(1, bench::kMaxNumRequests))
       ->capture_default_str();
   command->add_option("--tag", options->tag, "Free-form label stored in the records");
   command->add_option("--nvml-library", options->nvml_library, "NVML library to dlopen")->capture_default_str();
@@ -286,6 +388,7 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   command->add_flag("--measure-ceilings", options->measure_ceilings,
                     "Measure the device's read/copy bandwidth and BF16 GEMM peak first and store them in the records");
   command->add_flag("--list-backends", options->list_backends, "Print the backends this build can run and exit");
+  options->given = [command](const char* flag) { return command->get_option(flag)->count() > 0; };
   command->callback([options, &runner] { runner = [options] { run_bench(*options); }; });
 }
 

@@ -38,6 +38,7 @@ std::string ChatOptions::render(const std::string& tokenizer_directory) const {
     request.tools = std::move(tools);
   }
   if (!chat_template_kwargs.empty()) {
+    check_json_depth(chat_template_kwargs, "--chat-template-kwargs");
     nlohmann::ordered_json kwargs = nlohmann::ordered_json::parse(chat_template_kwargs, nullptr, false);
     if (kwargs.is_discarded() || !kwargs.is_object())
       throw UsageError("--chat-template-kwargs must be a JSON object, e.g. '{\"enable_thinking\": false}'");

@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "iol/cli/numeric_flags.hpp"
 #include "iol/core/error.hpp"
 
 namespace iol::cli {
@@ -10,29 +11,47 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_option("--backend", backend, "auto | cpu | cuda (auto: cuda when a GPU is visible)")->capture_default_str();
   command.add_option("--kv-cache-memory", kv_cache_memory,
                      "KV-cache pool in bytes (0: cpu 256 MiB, cuda from --gpu-memory-utilization)")
+      ->check(int_range(0, kMaxKvCacheMemory))
       ->capture_default_str();
   command.add_option("--gpu-memory-utilization", gpu_memory_utilization,
                      "cuda: fraction of device memory for weights, activations and the KV pool")
+      ->check(real_range(0.0, 1.0, /*min_exclusive=*/true))
       ->capture_default_str();
   command.add_flag("--no-cuda-graphs", no_cuda_graphs, "cuda: launch every step's kernels one by one");
   command.add_flag("--no-decode-gemv", no_decode_gemv,
                    "cuda: steps of <= 4 tokens use cuBLASLt GEMMs instead of the fused decode GEMV");
-  command.add_option("--block-size", block_size, "KV-cache block size in tokens")->capture_default_str();
+  command.add_option("--block-size", block_size, "KV-cache block size in tokens")
+      ->check(int_range(1, kMaxBlockSize))
+      ->capture_default_str();
   command.add_option("--max-num-seqs", max_num_seqs,
                      fmt::format("Sequences running at once at most (0: {} on cpu, {} on cuda)", kDefaultCpuMaxNumSeqs,
                                  kDefaultCudaMaxNumSeqs))
+      ->check(int_range(0, kMaxNumSeqs))
       ->capture_default_str();
   command.add_option("--max-num-batched-tokens", max_num_batched_tokens,
                      fmt::format("Tokens per engine step at most (0: {} on cpu, {} on cuda)",
                                  kDefaultCpuMaxNumBatchedTokens, kDefaultCudaMaxNumBatchedTokens))
+      ->check(int_range(0, kMaxBatchedTokens))
       ->capture_default_str();
-  command.add_option("--max-model-len", max_model_len, "Prompt + output tokens per request (default: the config's)");
+  command.add_option("--max-model-len", max_model_len, "Prompt + output tokens per request (default: the config's)")
+      ->check(int_range(1, model::kMaxModelLen));
   command.add_option("--batching", batching, "inflight | static (PyTorch-generate style)")->capture_default_str();
   command.add_option("--kv-layout", kv_layout, "paged | contiguous (reserve max-model-len per sequence)")
       ->capture_default_str();
   command.add_flag("--no-prefix-caching", no_prefix_caching, "Disable automatic prefix caching");
   command.add_flag("--no-chunked-prefill", no_chunked_prefill, "Prefill each prompt in one step");
-  command.add_option("--threads", threads, "CPU threads (0 = all cores)")->capture_default_str();
+  command.add_option("--threads", threads, "CPU threads (0 = all cores)")
+      ->check(int_range(0, kMaxThreads))
+      ->capture_default_str();
+}
+
+int64_t EngineOptions::resolved_max_model_len(const model::ModelConfig& model) const {
+  if (max_model_len == 0) return model.max_position_embeddings;
+  // Positions past the config's are untrained (and beyond RoPE scaling's range): refuse, as vLLM does.
+  if (max_model_len > model.max_position_embeddings)
+    throw UsageError(fmt::format("--max-model-len {} exceeds the model's max_position_embeddings {} (allowed: [1, {}])",
+                                 max_model_len, model.max_position_embeddings, model.max_position_embeddings));
+  return max_model_len;
 }
 
 std::string EngineOptions::resolved_backend() const {
@@ -54,10 +73,12 @@ int64_t EngineOptions::resolved_max_num_batched_tokens() const {
 }
 
 backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConfig& model) const {
-  if (block_size <= 0) throw UsageError("--block-size must be positive");
-  if (kv_cache_memory < 0) throw UsageError("--kv-cache-memory must be positive (or 0 for the backend's default)");
-  if (!(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
-    throw UsageError(fmt::format("--gpu-memory-utilization must be in (0, 1] (got {})", gpu_memory_utilization));
+  // Ranges were checked as the flags were parsed (numeric_flags.hpp); this guards programmatic use.
+  if (block_size < 1 || block_size > kMaxBlockSize || kv_cache_memory < 0 || kv_cache_memory > kMaxKvCacheMemory ||
+      max_num_seqs < 0 || max_num_seqs > kMaxNumSeqs || max_num_batched_tokens < 0 ||
+      max_num_batched_tokens > kMaxBatchedTokens || max_model_len < 0 || threads > kMaxThreads ||
+      !(gpu_memory_utilization > 0.0 && gpu_memory_utilization <= 1.0))
+    throw UsageError("engine options out of range (see iol generate --help for each flag's range)");
   backend::BackendOptions options;
   options.name = backend;
   options.block_size = block_size;
@@ -65,7 +86,7 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.gpu_memory_utilization = gpu_memory_utilization;
   options.max_num_seqs = resolved_max_num_seqs();
   options.max_num_batched_tokens = resolved_max_num_batched_tokens();
-  options.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
+  options.max_model_len = resolved_max_model_len(model);
   options.cuda_graphs = !no_cuda_graphs;
   options.decode_gemv = !no_decode_gemv;
   options.cpu_threads = threads;
@@ -78,7 +99,7 @@ engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, c
   config.num_kv_blocks = kv.shape.num_blocks;
   config.max_num_seqs = resolved_max_num_seqs();
   config.max_num_batched_tokens = resolved_max_num_batched_tokens();
-  config.max_model_len = max_model_len > 0 ? max_model_len : model.max_position_embeddings;
+  config.max_model_len = resolved_max_model_len(model);
   config.batching = engine::parse_batching_mode(batching);
   config.kv_layout = engine::parse_kv_layout(kv_layout);
   config.enable_prefix_caching = !no_prefix_caching;

@@ -22,7 +22,7 @@ struct EngineOptions {
   // 0: the backend's default (kDefault* below), so one command line suits the CPU and the GPU.
   int64_t max_num_seqs = 0;
   int64_t max_num_batched_tokens = 0;
-  int64_t max_model_len = 0;
+  int64_t max_model_len = 0;  // 0: the config's max_position_embeddings
   std::string batching = "inflight";
   std::string kv_layout = "paged";
   bool no_prefix_caching = false;
@@ -40,6 +40,8 @@ struct EngineOptions {
   std::string resolved_backend() const;
   int64_t resolved_max_num_seqs() const;
   int64_t resolved_max_num_batched_tokens() const;
+  // --max-model-len, or the config's when not given; throws UsageError above the config's.
+  int64_t resolved_max_model_len(const model::ModelConfig& model) const;
   backend::BackendOptions to_backend_options(const model::ModelConfig& model) const;
   // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
   engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;

@@ -2,7 +2,8 @@
 #include <chrono>
 #include <cstdio>
 #include <filesystem>
-#include <fstream>
+#include <limits>
+#include <sstream>
 #include <memory>
 
 #include <fmt/format.h>
@@ -13,12 +14,15 @@
 #include "iol/cli/chat_options.hpp"
 #include "iol/cli/commands.hpp"
 #include "iol/cli/model_options.hpp"
+#include "iol/cli/numeric_flags.hpp"
 #include "iol/cli/parse_ids.hpp"
 #include "iol/cli/tokenizer_loading.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 #include "iol/cli/engine_options.hpp"
 #include "iol/engine/engine.hpp"
 #include "iol/engine/llm.hpp"
+#include "iol/sampling/sampling_row.hpp"
 
 namespace iol::cli {
 
@@ -40,8 +44,7 @@ struct GenerateOptions {
 
 // One prompt per line as comma-separated token ids; blank lines and '#' comments are skipped.
 std::vector<std::vector<int32_t>> read_prompts_file(const std::string& path) {
-  std::ifstream in(path);
-  if (!in) fail("{}: cannot open prompts file", path);
+  std::istringstream in(read_text_file(path));
   std::vector<std::vector<int32_t>> prompts;
   std::string line;
   for (int line_number = 1; std::getline(in, line); ++line_number) {
@@ -122,6 +125,8 @@ void run_generate(GenerateOptions& o) {
     else if (o.output_ids) fmt::print("{}\n", fmt::join(c.output_ids, ","));
     else if (!stream_text) fmt::print("{}\n", c.text);
   }
+  for (const auto& c : completions)
+    if (c.finish_reason == engine::FinishReason::Error) fail("{}", c.error);
   size_t output_tokens = 0;
   for (const auto& c : completions) output_tokens += c.output_ids.size();
   const engine::EngineStats stats = engine.stats();
@@ -165,22 +170,36 @@ void add_generate_command(CLI::App& app, CommandRunner& runner) {
   command->add_flag("--output-ids", options->output_ids, "Print the generated ids on one line instead of text");
   command->add_flag("--json", options->json, "Print one JSON object: ids, text, logprobs, finish reason, timings");
   auto& s = options->sampling;
-  command->add_option("--max-tokens", s.max_tokens, "Tokens to generate at most")->capture_default_str();
-  command->add_option("--min-tokens", s.min_tokens, "EOS/stop tokens are masked before this many")->capture_default_str();
-  command->add_option("--temperature", s.temperature, "0 = greedy")->capture_default_str();
-  command->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = all)")->capture_default_str();
-  command->add_option("--top-p", s.top_p, "Nucleus sampling mass")->capture_default_str();
-  command->add_option("--min-p", s.min_p, "Drop tokens below min_p × p_max")->capture_default_str();
-  command->add_option("--repetition-penalty", s.repetition_penalty, "> 1 discourages repeats")->capture_default_str();
-  command->add_option("--presence-penalty", s.presence_penalty, "[-2, 2]")->capture_default_str();
-  command->add_option("--frequency-penalty", s.frequency_penalty, "[-2, 2]")->capture_default_str();
+  command->add_option("--max-tokens", s.max_tokens, "Tokens to generate at most")
+      ->check(int_range(1, model::kMaxModelLen))
+      ->capture_default_str();
+  command->add_option("--min-tokens", s.min_tokens, "EOS/stop tokens are masked before this many")
+      ->check(int_range(0, model::kMaxModelLen))
+      ->capture_default_str();
+  command->add_option("--temperature", s.temperature, "0 = greedy")->check(real_range(0.0, 100.0))->capture_default_str();
+  command->add_option("--top-k", s.top_k, "Keep the k most likely tokens (0 = all)")
+      ->check(int_range(-1, model::kMaxVocabSize))
+      ->capture_default_str();
+  command->add_option("--top-p", s.top_p, "Nucleus sampling mass")
+      ->check(real_range(0.0, 1.0, /*min_exclusive=*/true))
+      ->capture_default_str();
+  command->add_option("--min-p", s.min_p, "Drop tokens below min_p × p_max")->check(real_range(0.0, 1.0))->capture_default_str();
+  command->add_option("--repetition-penalty", s.repetition_penalty, "> 1 discourages repeats")
+      ->check(real_range(0.0, 100.0, /*min_exclusive=*/true))
+      ->capture_default_str();
+  command->add_option("--presence-penalty", s.presence_penalty, "[-2, 2]")->check(real_range(-2.0, 2.0))->capture_default_str();
+  command->add_option("--frequency-penalty", s.frequency_penalty, "[-2, 2]")->check(real_range(-2.0, 2.0))->capture_default_str();
   command->add_option("--seed", options->seed, "Sampling seed (same seed, same output); -1 = random")
+      ->check(int_range(-1, std::numeric_limits<int64_t>::max()))
       ->capture_default_str();
   command->add_option("--stop", s.stop, "Stop string (repeatable); not included in the output");
   command->add_option("--stop-token-ids", options->stop_token_ids, "Comma-separated ids that end generation");
   command->add_flag("--ignore-eos", s.ignore_eos, "Keep generating past EOS");
-  command->add_option("--logprobs", s.logprobs, "Top-n logprobs per token (with --json)")->capture_default_str();
+  command->add_option("--logprobs", s.logprobs, "Top-n logprobs per token (with --json)")
+      ->check(int_range(0, sampling::kMaxLogprobs))
+      ->capture_default_str();
   command->add_option("--n", s.n, "Parallel samples per prompt (share the prompt's KV blocks); one output line each")
+      ->check(int_range(1, sampling::kMaxParallelSamples))
       ->capture_default_str();
   options->engine.add_to(*command);
   command->callback([options, &runner] { runner = [options] { run_generate(*options); }; });

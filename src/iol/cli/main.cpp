@@ -1,10 +1,12 @@
 // iol: command-line entry point. Errors print one line; exit code 2 for usage, 1 for runtime.
 #include <cstdio>
+#include <new>
 
 #include <CLI/CLI.hpp>
 #include <fmt/format.h>
 
 #include "iol/cli/commands.hpp"
+#include "iol/cli/interrupt.hpp"
 #include "iol/core/error.hpp"
 #include "iol/version.hpp"
 
@@ -48,6 +50,12 @@ int main(int argc, char** argv) {
   }
   try {
     runner();
+  } catch (const iol::cli::Interrupted& e) {
+    return 128 + e.signal();  // the message was printed where the run was recorded
+  } catch (const std::bad_alloc&) {
+    fmt::print(stderr, "iol: error: out of memory; lower --kv-cache-memory, --max-num-seqs or "
+               "--max-num-batched-tokens, or use a smaller model\n");
+    return 1;
   } catch (const iol::UsageError& e) {
     fmt::print(stderr, "iol: error: {} (see --help)\n", e.what());
     return 2;

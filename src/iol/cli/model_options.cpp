@@ -2,6 +2,7 @@
 
 #include <fmt/ranges.h>
 
+#include "iol/cli/numeric_flags.hpp"
 #include "iol/core/error.hpp"
 #include "iol/model/presets.hpp"
 
@@ -13,7 +14,7 @@ void ModelOptions::add_to(CLI::App& command) {
                      fmt::format("Built-in model shape, dummy weights: {}", fmt::join(model::preset_names(), ", ")));
   command.add_option("--load-format", load_format, "auto | safetensors | dummy (seeded random weights)")
       ->capture_default_str();
-  command.add_option("--weights-seed", weights_seed, "Seed of dummy weights")->capture_default_str();
+  command.add_option("--weights-seed", weights_seed, "Seed of dummy weights")->check(uint_range())->capture_default_str();
   command.add_option("--dtype", dtype, "Dummy-weight dtype: bf16 | f16 | f32 (default: the config's)");
 }
 

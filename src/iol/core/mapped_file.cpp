@@ -13,12 +13,13 @@
 namespace iol {
 
 MappedFile::MappedFile(const std::string& path) : path_(path) {
-  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  // O_NONBLOCK: a FIFO in place of a weight file must fail the regular-file check, not block open().
+  int fd = ::open(path.c_str(), O_RDONLY | O_NONBLOCK | O_CLOEXEC);
   if (fd < 0) fail("{}: cannot open: {}", path, std::strerror(errno));
   struct stat info {};
   if (::fstat(fd, &info) != 0 || !S_ISREG(info.st_mode)) {
     ::close(fd);
-    fail("{}: not a regular file", path);
+    fail("{}: not a regular file (a directory, FIFO or device cannot be mapped)", path);
   }
   size_ = static_cast<size_t>(info.st_size);
   if (size_ > 0) {

@@ -1,6 +1,9 @@
 #include "iol/core/thread_pool.hpp"
 
 #include <algorithm>
+#include <system_error>
+
+#include "iol/core/error.hpp"
 
 namespace iol {
 
@@ -14,7 +17,24 @@ std::pair<size_t, size_t> chunk_of(size_t n, size_t parts, size_t index) {
 
 ThreadPool::ThreadPool(size_t num_threads) {
   if (num_threads == 0) num_threads = std::max(1u, std::thread::hardware_concurrency());
-  for (size_t i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  if (num_threads > kMaxThreads) fail("thread pool: {} threads requested; at most {}", num_threads, kMaxThreads);
+  // chunk_of() splits by num_threads() = workers_.size() + 1, so the workers must exist before
+  // any runs; reserving first means emplace_back cannot throw after a thread was started.
+  workers_.reserve(num_threads - 1);
+  try {
+    for (size_t i = 1; i < num_threads; ++i) workers_.emplace_back([this, i] { worker_loop(i); });
+  } catch (const std::system_error& e) {
+    // Stop and join the threads already started (the destructor does not run for a throwing
+    // constructor), then report: a failed thread creation used to leave the pool deadlocked.
+    const size_t started = workers_.size();
+    {
+      std::lock_guard lock(mutex_);
+      stopping_ = true;
+    }
+    work_ready_.notify_all();
+    for (auto& worker : workers_) worker.join();
+    fail("thread pool: could not start thread {} of {} ({}); use fewer --threads", started + 2, num_threads, e.what());
+  }
 }
 
 ThreadPool::~ThreadPool() {

@@ -12,6 +12,8 @@ namespace iol {
 
 class ThreadPool {
  public:
+  static constexpr size_t kMaxThreads = 1024;
+  // Throws iol::Error (after joining the threads already started) when a thread cannot be created.
   // num_threads == 0 picks std::thread::hardware_concurrency().
   explicit ThreadPool(size_t num_threads = 0);
   ~ThreadPool();

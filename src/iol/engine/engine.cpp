@@ -2,6 +2,7 @@
 
 #include <algorithm>
 
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
 
 namespace iol::engine {
@@ -39,7 +40,7 @@ RequestId Engine::add_request(std::vector<int32_t> prompt_ids, const sampling::S
   if (total > config_.max_model_len)
     fail("request rejected: prompt ({} tokens) + max_tokens ({}) = {} exceeds the maximum model length {}",
          prompt_ids.size(), params.max_tokens, total, config_.max_model_len);
-  if ((total + config_.block_size - 1) / config_.block_size > config_.num_kv_blocks)
+  if (ceil_div(total, config_.block_size) > config_.num_kv_blocks)
     fail("request rejected: {} tokens need more KV blocks than the pool has ({} × {} tokens)", total,
          config_.num_kv_blocks, config_.block_size);
   if (!config_.enable_chunked_prefill && static_cast<int64_t>(prompt_ids.size()) + params.max_tokens > config_.max_num_batched_tokens)
@@ -143,6 +144,20 @@ void Engine::run_batch(const SchedulerOutput& out) {
   const auto rows = batch_builder_.row_sequences();
   for (size_t row = 0; row < rows.size(); ++row) {
     Sequence* seq = rows[row];
+    if (seq->finished()) continue;  // an earlier row of this step failed it
+    // The sampler writes an id outside the vocabulary (kInvalidToken) when the row's logits held
+    // NaN or Inf: that request fails with the reason, the others in the batch continue.
+    if (sampled_.tokens[row] < 0 || sampled_.tokens[row] >= model_config_.vocab_size) {
+      auto it = live_.find(key_of(seq->id(), seq->sample_index()));
+      seq->fail_request(fmt::format("request {}: the model produced non-finite logits (NaN or Inf) at position {}; "
+                                    "check the weights for NaN/Inf values", seq->id(), seq->num_tokens()), t);
+      if (it->second.on_output) it->second.on_output({seq->id(), seq->sample_index(), -1, {}, true, *seq});
+      scheduler_.finish(seq);
+      ++stats_.num_failed;
+      --num_unfinished_;
+      live_.erase(it);
+      continue;
+    }
     sampling::SampledToken token;
     token.token = sampled_.tokens[row];
     token.logprob = sampled_.logprobs[row];

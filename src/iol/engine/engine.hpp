@@ -39,6 +39,7 @@ struct EngineStats {
   int64_t num_preemptions = 0;
   int64_t num_finished = 0;
   int64_t num_aborted = 0;
+  int64_t num_failed = 0;  // ended by FinishReason::Error
   int64_t peak_num_running = 0;
   int64_t peak_used_blocks = 0;
   int64_t sum_used_blocks = 0;  // over steps, for the mean KV usage

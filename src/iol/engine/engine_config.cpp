@@ -2,6 +2,7 @@
 
 #include <fmt/format.h>
 
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
 
 namespace iol::engine {
@@ -12,7 +13,7 @@ void EngineConfig::validate() const {
   if (max_num_seqs <= 0) fail("engine: max_num_seqs must be positive (got {})", max_num_seqs);
   if (max_num_batched_tokens <= 0) fail("engine: max_num_batched_tokens must be positive (got {})", max_num_batched_tokens);
   if (max_model_len <= 0) fail("engine: max_model_len must be positive (got {})", max_model_len);
-  if (kv_layout == KvLayout::Contiguous && (max_model_len + block_size - 1) / block_size > num_kv_blocks)
+  if (kv_layout == KvLayout::Contiguous && ceil_div(max_model_len, block_size) > num_kv_blocks)
     fail("engine: contiguous KV layout reserves max_model_len {} tokens per sequence, but the pool holds only {} "
          "tokens", max_model_len, num_kv_blocks * block_size);
 }

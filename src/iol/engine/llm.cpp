@@ -28,6 +28,7 @@ std::vector<Completion> generate(Engine& engine, const std::vector<std::vector<i
       c.tokens = seq.sampled();
       c.text = seq.text();
       c.finish_reason = seq.finish_reason();
+      c.error = seq.error();
       c.timestamps = seq.timestamps;
       c.num_cached_prompt_tokens = seq.num_cached_prompt_tokens;
       c.num_preemptions = seq.num_preemptions;

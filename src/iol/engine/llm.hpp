@@ -15,6 +15,7 @@ struct Completion {
   std::vector<sampling::SampledToken> tokens;
   std::string text;
   FinishReason finish_reason = FinishReason::None;
+  std::string error;  // why, when finish_reason is Error
   RequestTimestamps timestamps;
   int64_t num_cached_prompt_tokens = 0;
   int64_t num_preemptions = 0;

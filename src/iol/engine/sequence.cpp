@@ -12,6 +12,7 @@ const char* finish_reason_name(FinishReason reason) {
     case FinishReason::Length: return "length";
     case FinishReason::Stop: return "stop";
     case FinishReason::Abort: return "abort";
+    case FinishReason::Error: return "error";
     case FinishReason::None: break;
   }
   return "none";
@@ -71,6 +72,11 @@ std::string Sequence::append_token(sampling::SampledToken sampled, double now) {
 }
 
 void Sequence::abort(double now) { finish(FinishReason::Abort, now); }
+
+void Sequence::fail_request(std::string error, double now) {
+  error_ = std::move(error);
+  finish(FinishReason::Error, now);
+}
 
 std::unique_ptr<Sequence> Sequence::fork(int32_t sample_index) const {
   auto child = std::make_unique<Sequence>(*this);

@@ -16,7 +16,8 @@ namespace iol::engine {
 using RequestId = int64_t;
 
 enum class SequenceStatus { Waiting, Running, Finished };
-enum class FinishReason { None, Length, Stop, Abort };
+// Error: the request failed while running (e.g. non-finite logits); error() says why.
+enum class FinishReason { None, Length, Stop, Abort, Error };
 const char* finish_reason_name(FinishReason reason);
 
 // Seconds on the engine's steady clock (Engine::now()).
@@ -77,6 +78,9 @@ class Sequence {
   bool will_fork() const { return params_.n > 1 && sample_index_ == 0 && num_output_tokens() == 0; }
   // Ends the request (abort); text still pending is not emitted.
   void abort(double now);
+  // Ends the request as failed, e.g. when its logits held NaN/Inf; other requests continue.
+  void fail_request(std::string error, double now);
+  const std::string& error() const { return error_; }
 
   bool finished() const { return status == SequenceStatus::Finished; }
   FinishReason finish_reason() const { return finish_reason_; }
@@ -101,6 +105,7 @@ class Sequence {
   size_t streamed_bytes_ = 0;
   std::vector<sampling::SampledToken> sampled_;
   FinishReason finish_reason_ = FinishReason::None;
+  std::string error_;
 };
 
 }  // namespace iol::engine

@@ -1,11 +1,13 @@
 #include "iol/model/model_config.hpp"
 
-#include <fstream>
-#include <sstream>
+#include <cmath>
+#include <filesystem>
 
 #include <nlohmann/json.hpp>
 
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 
 namespace iol::model {
 
@@ -43,8 +45,8 @@ class ConfigReader {
   double positive_number_or(const json& object, std::string_view key, double fallback) const {
     auto it = object.find(key);
     if (it == object.end() || it->is_null()) return fallback;
-    if (!it->is_number() || it->get<double>() <= 0)
-      fail_key(key, fmt::format("must be a positive number (got {})", it->dump()));
+    if (!it->is_number() || !(it->get<double>() > 0) || !std::isfinite(it->get<double>()))
+      fail_key(key, fmt::format("must be a positive finite number (got {})", it->dump()));
     return it->get<double>();
   }
   bool boolean_or(std::string_view key, bool fallback) const {
@@ -191,7 +193,7 @@ ModelConfig ModelConfig::from_json(const json& root, const std::string& source) 
   try {
     return parse_config(root, source);
   } catch (const json::exception& error) {
-    fail("{}: unexpected value: {}", source, error.what());
+    fail("{}: unexpected value: {}", source, json_error_text(error));
   }
 }
 
@@ -250,6 +252,7 @@ static ModelConfig parse_config(const json& root, const std::string& source) {
 }
 
 ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string& source) {
+  check_json_depth(text, source);
   json root = json::parse(text.begin(), text.end(), nullptr, /*allow_exceptions=*/false);
   if (root.is_discarded()) {
     // Re-parse with exceptions only to get the position of the error.
@@ -257,9 +260,9 @@ ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string
       json ignored = json::parse(text.begin(), text.end());
       (void)ignored;
     } catch (const json::parse_error& error) {
-      fail("{}: malformed JSON at byte {}: {}", source, error.byte, error.what());
+      fail("{}: malformed JSON at byte {}: {}", source, error.byte, json_error_text(error));
     } catch (const json::exception& error) {
-      fail("{}: malformed JSON: {}", source, error.what());
+      fail("{}: malformed JSON: {}", source, json_error_text(error));
     }
     fail("{}: malformed JSON", source);
   }
@@ -267,14 +270,31 @@ ModelConfig ModelConfig::from_json_text(std::string_view text, const std::string
 }
 
 ModelConfig ModelConfig::from_file(const std::string& path) {
-  std::ifstream file(path, std::ios::binary);
-  if (!file) fail("{}: cannot open (is this a Hugging Face model directory with a config.json?)", path);
-  std::stringstream text;
-  text << file.rdbuf();
-  return from_json_text(text.str(), path);
+  if (!std::filesystem::exists(path))
+    fail("{}: cannot open (is this a Hugging Face model directory with a config.json?)", path);
+  return from_json_text(read_text_file(path, int64_t{64} << 20), path);
 }
 
 void ModelConfig::validate(const std::string& source) const {
+  // Upper bounds well above every published model, so that sizes derived from the shape (weights,
+  // KV bytes, activations) are computed without overflow and fail as "too large", not as UB.
+  const struct {
+    const char* key;
+    int64_t value, max;
+  } bounds[] = {{"vocab_size", vocab_size, kMaxVocabSize},
+                {"hidden_size", hidden_size, int64_t{1} << 17},
+                {"intermediate_size", intermediate_size, int64_t{1} << 20},
+                {"num_hidden_layers", num_hidden_layers, 1024},
+                {"num_attention_heads", num_attention_heads, 1024},
+                {"num_key_value_heads", num_key_value_heads, 1024},
+                {"head_dim", head_dim, 1024},
+                {"max_position_embeddings", max_position_embeddings, kMaxModelLen}};
+  for (const auto& b : bounds)
+    if (b.value < 1 || b.value > b.max) fail("{}: key '{}' must be in [1, {}] (got {})", source, b.key, b.max, b.value);
+  if (num_key_value_heads > num_attention_heads)
+    fail("{}: num_key_value_heads {} exceeds num_attention_heads {}", source, num_key_value_heads, num_attention_heads);
+  if (checked_product({num_attention_heads, head_dim}, "config") > (int64_t{1} << 17))
+    fail("{}: num_attention_heads × head_dim = {} exceeds {}", source, num_attention_heads * head_dim, int64_t{1} << 17);
   if (num_attention_heads % num_key_value_heads != 0)
     fail("{}: num_attention_heads {} is not a multiple of num_key_value_heads {}", source, num_attention_heads,
          num_key_value_heads);

@@ -14,6 +14,10 @@
 
 namespace iol::model {
 
+// Token ids are int32 everywhere; a sequence's length must index positions in int32 too.
+inline constexpr int64_t kMaxVocabSize = int64_t{1} << 24;
+inline constexpr int64_t kMaxModelLen = int64_t{1} << 24;
+
 enum class RopeType { Default, Linear, Llama3 };
 
 struct RopeConfig {

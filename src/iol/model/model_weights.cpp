@@ -1,11 +1,15 @@
 #include "iol/model/model_weights.hpp"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
 #include <fmt/ranges.h>
 
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
+#include "iol/core/log.hpp"
+#include "iol/core/system_memory.hpp"
 #include "iol/core/rng.hpp"
 #include "iol/core/thread_pool.hpp"
 #include "iol/model/weight_layout.hpp"
@@ -76,6 +80,17 @@ std::shared_ptr<const ModelWeights> ModelWeights::load(const ModelConfig& config
            dtype_name(view->dtype));
     weights->by_name_[spec.name] = view;
   }
+  // Tensors the architecture does not read: accepted (old checkpoints carry e.g. rotary inv_freq
+  // buffers) but reported, since a name typo or a different architecture also looks like this.
+  std::vector<std::string> unused;
+  for (const auto& [name, view] : checkpoint.tensors())
+    if (!weights->by_name_.count(name)) unused.push_back(name);
+  if (!unused.empty()) {
+    const size_t shown = std::min<size_t>(unused.size(), 3);
+    warn(fmt::format("{}: {} checkpoint tensor(s) not used by {} and ignored: {}{}", directory, unused.size(),
+                     config.architecture, fmt::join(unused.begin(), unused.begin() + static_cast<std::ptrdiff_t>(shown), ", "),
+                     unused.size() > shown ? ", ..." : ""));
+  }
   weights->bind(config);
   return weights;
 }
@@ -83,6 +98,17 @@ std::shared_ptr<const ModelWeights> ModelWeights::load(const ModelConfig& config
 std::shared_ptr<const ModelWeights> ModelWeights::dummy(const ModelConfig& config, uint64_t seed, DType dtype) {
   if (dtype != DType::F32 && dtype != DType::F16 && dtype != DType::BF16)
     fail("dummy weights: dtype {} is not supported (use f32, f16 or bf16)", dtype_name(dtype));
+  int64_t total_bytes = 0;
+  for (const auto& spec : weight_layout(config)) {
+    int64_t numel = 1;
+    for (auto d : spec.shape) numel = checked_product({numel, d}, "dummy weights");
+    total_bytes = checked_sum({total_bytes, checked_product({numel, static_cast<int64_t>(dtype_size(dtype))}, "dummy weights")},
+                              "dummy weights");
+  }
+  if (const int64_t physical = physical_memory_bytes(); physical > 0 && total_bytes > physical)
+    fail("dummy weights: {} parameters in {} need {:.1f} GiB, more than this machine's {:.1f} GiB of memory (use a "
+         "smaller preset, --dtype bf16, or the cuda backend)", config.num_parameters(), dtype_name(dtype),
+         static_cast<double>(total_bytes) / (1 << 30), static_cast<double>(physical) / (1 << 30));
   auto weights = std::shared_ptr<ModelWeights>(new ModelWeights());
   for (const auto& spec : weight_layout(config)) {
     TensorView view;

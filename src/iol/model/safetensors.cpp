@@ -8,6 +8,7 @@
 #include <nlohmann/json.hpp>
 
 #include "iol/core/error.hpp"
+#include "iol/core/json_file.hpp"
 
 namespace iol::model {
 
@@ -70,6 +71,7 @@ SafetensorsHeader parse_safetensors(std::span<const std::byte> bytes, const std:
   if (header_len > kMaxHeaderBytes)
     fail("{}: header length {} exceeds the {} byte limit", source, header_len, kMaxHeaderBytes);
   const char* header_begin = reinterpret_cast<const char*>(bytes.data() + 8);
+  check_json_depth(std::string_view(header_begin, header_len), source);
   json header = json::parse(header_begin, header_begin + header_len, nullptr, /*allow_exceptions=*/false);
   if (header.is_discarded()) fail("{}: malformed header JSON ({} bytes)", source, header_len);
   if (!header.is_object()) fail("{}: header JSON must be an object of tensors", source);
@@ -130,14 +132,16 @@ SafetensorsHeader parse_safetensors(std::span<const std::byte> bytes, const std:
     view.data = data_section + begin;
     view.nbytes = expected;
     auto [it, inserted] = result.tensors.emplace(name, std::move(view));
-    extents.push_back({begin, end, &it->first});
+    if (begin != end) extents.push_back({begin, end, &it->first});  // an empty tensor holds no bytes to overlap
   }
   std::sort(extents.begin(), extents.end(),
             [](const Extent& a, const Extent& b) { return a.begin != b.begin ? a.begin < b.begin : a.end < b.end; });
-  for (size_t i = 1; i < extents.size(); ++i) {
-    const Extent& previous = extents[i - 1];
+  // Sorted by begin, any overlap shows against the extent reaching furthest so far.
+  for (size_t i = 1, furthest = 0; i < extents.size(); ++i) {
+    const Extent& previous = extents[furthest];
     const Extent& current = extents[i];
-    if (current.begin < previous.end && current.begin != current.end && previous.begin != previous.end)
+    if (current.end > previous.end) furthest = i;
+    if (current.begin < previous.end)
       fail("{}: tensors '{}' [{}, {}] and '{}' [{}, {}] overlap", source, *previous.name, previous.begin,
            previous.end, *current.name, current.begin, current.end);
   }

@@ -17,6 +17,27 @@ std::string number(const json& value, const char* format = "{:.1f}") {
   return value.is_number() ? fmt::format(fmt::runtime(format), value.get<double>()) : "–";
 }
 
+// Records come from files a user may have edited: every read tolerates a missing key or a value
+// of another type (shown as "?"/"–") instead of throwing nlohmann's type errors.
+const json& member(const json& object, const char* key) {
+  static const json kNull;
+  if (!object.is_object()) return kNull;
+  auto it = object.find(key);
+  return it == object.end() ? kNull : *it;
+}
+std::string text(const json& object, const char* key, const char* fallback = "?") {
+  const json& v = member(object, key);
+  return v.is_string() ? v.get<std::string>() : fallback;
+}
+std::string integer(const json& object, const char* key) {
+  const json& v = member(object, key);
+  return v.is_number() ? v.dump() : "?";
+}
+bool flag(const json& object, const char* key) {
+  const json& v = member(object, key);
+  return v.is_boolean() && v.get<bool>();
+}
+
 const json& at(const json& record, const char* pointer) {
   static const json kNull;
   json::json_pointer path(pointer);
@@ -26,16 +47,16 @@ const json& at(const json& record, const char* pointer) {
 std::string levers(const json& record) {
   const json& l = at(record, "/engine/levers");
   if (!l.is_object()) return "–";
-  return fmt::format("{}, {}{}{}", l.value("batching", "?"), l.value("kv_layout", "?"),
-                     l.value("prefix_caching", false) ? ", prefix cache" : "",
-                     l.value("chunked_prefill", false) ? ", chunked" : "");
+  return fmt::format("{}, {}{}{}", text(l, "batching"), text(l, "kv_layout"),
+                     flag(l, "prefix_caching") ? ", prefix cache" : "",
+                     flag(l, "chunked_prefill") ? ", chunked" : "");
 }
 
 // {"dist": "uniform", "low": 16, "high": 96} → "U[16, 96]".
 std::string length_text(const json& d) {
   if (!d.is_object()) return "?";
-  const std::string dist = d.value("dist", "fixed");
-  auto n = [&](const char* key) { return number(d.value(key, json()), "{:g}"); };
+  const std::string dist = text(d, "dist", "fixed");
+  auto n = [&](const char* key) { return number(member(d, key), "{:g}"); };
   if (dist == "uniform") return fmt::format("U[{}, {}]", n("low"), n("high"));
   if (dist == "normal") return fmt::format("N({}, {}) in [{}, {}]", n("mean"), n("stdev"), n("min"), n("max"));
   return n("value");
@@ -53,7 +74,7 @@ std::string markdown_report(const std::vector<json>& records, const std::string&
   const json* global_baseline = nullptr;
   if (!baseline_run_id.empty()) {
     for (const auto& r : records)
-      if (r.value("run_id", "") == baseline_run_id) global_baseline = &r;
+      if (text(r, "run_id", "") == baseline_run_id) global_baseline = &r;
     if (!global_baseline) fail("report: baseline run '{}' is not in the results", baseline_run_id);
   }
   // Group by workload name and sweep point, keeping first-seen order.
@@ -77,14 +98,14 @@ std::string markdown_report(const std::vector<json>& records, const std::string&
     const json& w = at(*rows.front(), "/workload");
     md += fmt::format("## {}\n\n", key);
     md += fmt::format("Input {} tokens, output {} tokens, {} requests (+{} warm-up), seed {}.\n\n",
-                      length_text(w.value("input_len", json())), length_text(w.value("output_len", json())),
-                      w.value("num_requests", 0), w.value("warmup_requests", 0), w.value("seed", 0));
+                      length_text(member(w, "input_len")), length_text(member(w, "output_len")),
+                      integer(w, "num_requests"), integer(w, "warmup_requests"), integer(w, "seed"));
     md += "| run | engine | model | levers | ok/fail/abort | req/s | output tok/s | vs baseline | TTFT p50 | TTFT p99 | "
           "TPOT p50 | TPOT p99 | ITL p50 | E2E p50 | goodput req/s | J/token | KV peak | preempt |\n";
     md += "|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|---|\n";
     for (const json* r : rows) {
       md += fmt::format("| {}{} | {} ({}) | {} | {} | {}/{}/{} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} | {} |\n",
-                        r->value("run_id", "?"), r == baseline ? " ★" : "", at(*r, "/engine/name").is_string() ? at(*r, "/engine/name").get<std::string>() : "?",
+                        text(*r, "run_id"), r == baseline ? " ★" : "", at(*r, "/engine/name").is_string() ? at(*r, "/engine/name").get<std::string>() : "?",
                         at(*r, "/engine/backend").is_string() ? at(*r, "/engine/backend").get<std::string>() : "?",
                         at(*r, "/engine/model").is_string() ? at(*r, "/engine/model").get<std::string>() : "?", levers(*r),
                         number(at(*r, "/metrics/num_completed"), "{:.0f}"), number(at(*r, "/metrics/num_failed"), "{:.0f}"),
@@ -105,12 +126,12 @@ std::string markdown_report(const std::vector<json>& records, const std::string&
   md += "|---|---|---|---|---|---|---|---|\n";
   for (const auto& r : records) {
     if (!at(r, "/telemetry/available").is_boolean() || !at(r, "/telemetry/available").get<bool>()) {
-      md += fmt::format("| {} | not available: {} |||||||\n", r.value("run_id", "?"),
+      md += fmt::format("| {} | not available: {} |||||||\n", text(r, "run_id"),
                         at(r, "/telemetry/reason").is_string() ? at(r, "/telemetry/reason").get<std::string>() : "?");
       continue;
     }
     const json& memory = at(r, "/telemetry/peak_memory_used_bytes");
-    md += fmt::format("| {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n", r.value("run_id", "?"),
+    md += fmt::format("| {} | {} | {} | {} ({}) | {} | {} | {} | {} |\n", text(r, "run_id"),
                       number(at(r, "/telemetry/mean_power_w")), number(at(r, "/telemetry/peak_power_w")),
                       number(at(r, "/energy/energy_j")), at(r, "/energy/source").is_string() ? at(r, "/energy/source").get<std::string>() : "?",
                       memory.is_number() ? fmt::format("{:.1f}", memory.get<double>() / (1 << 30)) : "–",
@@ -120,12 +141,12 @@ std::string markdown_report(const std::vector<json>& records, const std::string&
   md += "\n## Environment\n\n| run | date | commit | host | CPU | GPU | driver |\n|---|---|---|---|---|---|---|\n";
   for (const auto& r : records) {
     const json& gpu = at(r, "/environment/gpu");
-    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", r.value("run_id", "?"),
+    md += fmt::format("| {} | {} | {} | {} | {} | {} | {} |\n", text(r, "run_id"),
                       at(r, "/environment/date").is_string() ? at(r, "/environment/date").get<std::string>() : "?",
                       at(r, "/environment/git_commit").is_string() ? at(r, "/environment/git_commit").get<std::string>() : "?",
                       at(r, "/environment/host").is_string() ? at(r, "/environment/host").get<std::string>() : "?",
                       at(r, "/environment/cpu_model").is_string() ? at(r, "/environment/cpu_model").get<std::string>() : "?",
-                      gpu.is_object() ? gpu.value("name", "?") : "none", gpu.is_object() ? gpu.value("driver_version", "?") : "–");
+                      gpu.is_object() ? text(gpu, "name") : "none", gpu.is_object() ? text(gpu, "driver_version") : "–");
   }
   return md;
 }

@@ -1,6 +1,8 @@
 #include "iol/sampling/batch_sampler.hpp"
 
 #include <algorithm>
+#include <cmath>
+#include <limits>
 #include <vector>
 
 #include "iol/sampling/sampler.hpp"
@@ -32,6 +34,13 @@ void sample_batch_on_host(std::span<const float> logits, int64_t vocab, const Sa
     // Several rows may read one logits row (n samples of a prompt): each works on its own copy.
     const auto source = logits.subspan(static_cast<size_t>(row.logits_row) * static_cast<size_t>(vocab),
                                        static_cast<size_t>(vocab));
+    // One pass over the row (cheap next to the LM head that produced it). +inf counts too: the
+    // softmax of a row with +inf is NaN.
+    if (!std::all_of(source.begin(), source.end(), [](float x) { return std::isfinite(x); })) {
+      out.tokens[r] = kInvalidToken;
+      out.logprobs[r] = std::numeric_limits<float>::quiet_NaN();
+      continue;
+    }
     std::copy(source.begin(), source.end(), row_logits.begin());
     const SampledToken t = sample(row_logits, params_of(row), ids(row.prompt_begin, row.prompt_end),
                                   ids(row.prompt_end, row.output_end), ids(row.masked_begin, row.masked_end),

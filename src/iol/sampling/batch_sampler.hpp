@@ -9,6 +9,11 @@
 
 namespace iol::sampling {
 
+// A row whose logits hold NaN or Inf gets this token (and NaN logprobs): the engine fails that
+// request with a clear error instead of emitting token 0 for ever. Any backend's sampler meets
+// the same contract (an id outside [0, vocab) marks a failed row).
+inline constexpr int32_t kInvalidToken = -1;
+
 // `logits` holds the step's logits rows, [num_logits_rows][vocab]; row r reads row
 // batch.rows[r].logits_row. Resizes `out` to the batch's rows.
 void sample_batch_on_host(std::span<const float> logits, int64_t vocab, const SamplingBatch& batch, SampledBatch& out);

@@ -94,12 +94,26 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const json& file_json, const jso
     const json post = tokenizer_json.value("post_processor", json());
     if (post.is_object() && post.value("type", "") == "TemplateProcessing") {
       bool after_sequence = false;
-      for (const auto& item : post.at("single")) {
+      // Every key is checked before use: operator[] on a const json with a missing key is undefined.
+      const auto single = post.find("single");
+      if (single == post.end() || !single->is_array())
+        fail("{}: post_processor (TemplateProcessing) needs a 'single' list", source);
+      const auto special_tokens = post.find("special_tokens");
+      for (const auto& item : *single) {
+        if (!item.is_object()) fail("{}: post_processor.single entries must be objects", source);
         if (item.contains("Sequence")) {
           after_sequence = true;
         } else if (item.contains("SpecialToken")) {
-          const std::string name = item["SpecialToken"]["id"].get<std::string>();
-          std::vector<int32_t> ids = post["special_tokens"][name]["ids"].get<std::vector<int32_t>>();
+          const json& special = item.at("SpecialToken");
+          if (!special.is_object() || !special.contains("id") || !special.at("id").is_string())
+            fail("{}: post_processor.single: SpecialToken needs a string 'id'", source);
+          const std::string name = special.at("id").get<std::string>();
+          if (special_tokens == post.end() || !special_tokens->is_object() || !special_tokens->contains(name) ||
+              !special_tokens->at(name).is_object() || !special_tokens->at(name).contains("ids"))
+            fail("{}: post_processor.special_tokens has no entry '{}' with 'ids' (referenced by 'single')", source, name);
+          std::vector<int32_t> ids = special_tokens->at(name).at("ids").get<std::vector<int32_t>>();
+          for (int32_t id : ids)
+            if (id < 0) fail("{}: post_processor.special_tokens '{}': id {} is negative", source, name, id);
           auto& target = after_sequence ? tokenizer->suffix_ids_ : tokenizer->prefix_ids_;
           target.insert(target.end(), ids.begin(), ids.end());
         }
@@ -112,7 +126,7 @@ std::unique_ptr<Tokenizer> Tokenizer::from_json(const json& file_json, const jso
     if (auto eos = config_token(config, "eos_token")) tokenizer->eos_id_ = id_of(*eos);
     return tokenizer;
   } catch (const json::exception& error) {
-    fail("{}: unexpected value: {}", source, error.what());
+    fail("{}: unexpected value: {}", source, json_error_text(error));
   }
 }
 

@@ -64,7 +64,7 @@ Vocabulary Vocabulary::from_json(const json& root, const std::string& source) {
   try {
     return parse_vocabulary(root, source);
   } catch (const json::exception& error) {
-    fail("{}: unexpected value: {}", source, error.what());
+    fail("{}: unexpected value: {}", source, json_error_text(error));
   }
 }
 

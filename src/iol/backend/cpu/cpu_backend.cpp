@@ -6,13 +6,15 @@
 #include "iol/backend/cpu/cpu_ops.hpp"
 #include "iol/backend/rope.hpp"
 #include "iol/sampling/batch_sampler.hpp"
+#include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
 
 namespace iol::backend::cpu {
 
 int64_t CpuBackend::kv_bytes_per_block(const model::ModelConfig& config, int64_t block_size) {
-  return 2 * config.num_hidden_layers * block_size * config.num_key_value_heads * config.head_dim *
-         static_cast<int64_t>(sizeof(float));
+  return checked_product({2, config.num_hidden_layers, block_size, config.num_key_value_heads, config.head_dim,
+                          static_cast<int64_t>(sizeof(float))},
+                         "cpu backend: KV bytes per block (--block-size)");
 }
 
 CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
@@ -22,10 +24,16 @@ CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const m
   kv_spec_.shape = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
   kv_spec_.dtype = DType::F32;
   kv_spec_.bytes_per_block = kv_bytes_per_block(config, block_size);
-  size_t elements = static_cast<size_t>(config.num_hidden_layers * num_kv_blocks *
-                                        kv_spec_.shape.elements_per_block_per_layer());
-  k_cache_ = std::make_unique_for_overwrite<float[]>(elements);
-  v_cache_ = std::make_unique_for_overwrite<float[]>(elements);
+  const int64_t elements = checked_product({config.num_hidden_layers, num_kv_blocks, block_size,
+                                            config.num_key_value_heads, config.head_dim},
+                                           "cpu backend: KV pool size (--kv-cache-memory)");
+  try {
+    k_cache_ = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(elements));
+    v_cache_ = std::make_unique_for_overwrite<float[]>(static_cast<size_t>(elements));
+  } catch (const std::bad_alloc&) {
+    fail("cpu backend: cannot allocate the KV pool ({} blocks, {} bytes); lower --kv-cache-memory", num_kv_blocks,
+         2 * elements * static_cast<int64_t>(sizeof(float)));
+  }
   inv_freq_ = rope_inverse_frequencies(config.rope, config.head_dim);
 }
 

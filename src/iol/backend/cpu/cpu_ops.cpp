@@ -18,6 +18,16 @@ float dot(const float* a, const float* b, int64_t n) {
          ((partial[2] + partial[6]) + (partial[3] + partial[7])) + tail;
 }
 
+namespace {
+// The data of a tensor may sit at any byte offset (safetensors does not require an aligned header
+// length): 16-bit values are read with memcpy, which compiles to one unaligned load.
+uint16_t load_u16(const std::byte* p) {
+  uint16_t bits;
+  std::memcpy(&bits, p, sizeof bits);
+  return bits;
+}
+}  // namespace
+
 void to_f32(const model::TensorView& tensor, int64_t first, int64_t count, float* out) {
   const std::byte* base = tensor.data + static_cast<size_t>(first) * dtype_size(tensor.dtype);
   switch (tensor.dtype) {
@@ -25,13 +35,11 @@ void to_f32(const model::TensorView& tensor, int64_t first, int64_t count, float
       std::memcpy(out, base, static_cast<size_t>(count) * sizeof(float));
       return;
     case DType::BF16: {
-      const auto* bits = reinterpret_cast<const uint16_t*>(base);
-      for (int64_t i = 0; i < count; ++i) out[i] = bf16_to_f32(bits[i]);
+      for (int64_t i = 0; i < count; ++i) out[i] = bf16_to_f32(load_u16(base + 2 * i));
       return;
     }
     case DType::F16: {
-      const auto* bits = reinterpret_cast<const uint16_t*>(base);
-      for (int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(bits[i]);
+      for (int64_t i = 0; i < count; ++i) out[i] = f16_to_f32(load_u16(base + 2 * i));
       return;
     }
     default:

@@ -351,8 +351,10 @@ __global__ void __launch_bounds__(kThreads, 1) sampler_kernel(SamplerParams p) {
   // 1. Raw statistics (the logprobs' normaliser and, unedited, the greedy token), copying the row
   // into the workspace when it will be edited.
   RowStats stats{-INFINITY, INT_MAX, 0.0f};
+  bool non_finite = false;
   for_each_logit(raw, vocab, [&](int i, float x, bool in_range) {
     if (!in_range) return;
+    non_finite |= !isfinite(x);
     if (edited) edited_row[i] = x;
     if (x > stats.max) {
       stats.sum = (stats.max == -INFINITY ? 0.0f : stats.sum * expf(stats.max - x)) + 1.0f;
@@ -364,6 +366,16 @@ __global__ void __launch_bounds__(kThreads, 1) sampler_kernel(SamplerParams p) {
       stats.argmax = i;  // an all -inf row still has a first maximum
     }
   });
+  // NaN/Inf logits (broken weights or activations): the row fails with kInvalidToken (-1) and the
+  // engine fails that request, as the host sampler does (sampling/batch_sampler.hpp). The whole
+  // block leaves together (__syncthreads_or is uniform), before anything reads raw[token].
+  if (__syncthreads_or(non_finite)) {
+    if (threadIdx.x == 0) {
+      p.out_tokens[r] = -1;
+      p.out_logprobs[r] = NAN;
+    }
+    return;
+  }
   stats = block_reduce(stats, [](RowStats a, RowStats b) { return merge(a, b); }, scratch);
   const double log_normaliser = static_cast<double>(stats.max) + log(static_cast<double>(stats.sum));
 
