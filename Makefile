@@ -15,6 +15,7 @@ build: deps
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
+	@./scripts/deps.sh --test
 	cd $(BUILD_DIR) && ctest -LE gpu --output-on-failure -j $(JOBS)
 
 # GPU tests run on a machine with an NVIDIA GPU (label gpu).

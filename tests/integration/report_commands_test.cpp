@@ -5,12 +5,16 @@
 
 #include <sys/wait.h>
 
+#include <algorithm>
+#include <filesystem>
 #include <fstream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "../support/temp_dir.hpp"
+#include "iol/bench/json_schema.hpp"
 #include "iol/bench/results.hpp"
 
 namespace iol {
@@ -147,6 +151,152 @@ TEST(CostCommand, SeedExampleAndFactorsFromCommittedGpuRecords) {
   const Result print = run("cost --print-prices");
   EXPECT_EQ(print.code, 0);
   EXPECT_NE(print.out.find("date: \"2025-06\""), std::string::npos);
+}
+
+}  // namespace
+}  // namespace iol
+
+namespace iol {
+namespace {
+
+std::vector<std::string> attribute_values(const std::string& html, const std::string& attribute) {
+  std::vector<std::string> out;
+  const std::string needle = attribute + "=\"";
+  for (size_t at = html.find(needle); at != std::string::npos; at = html.find(needle, at + 1)) {
+    const size_t begin = at + needle.size();
+    out.push_back(html.substr(begin, html.find('"', begin) - begin));
+  }
+  return out;
+}
+
+size_t count(const std::string& text, const std::string& needle) {
+  size_t n = 0;
+  for (size_t at = text.find(needle); at != std::string::npos; at = text.find(needle, at + 1)) ++n;
+  return n;
+}
+
+std::string slurp(const std::string& path) {
+  std::ifstream in(path);
+  return std::string(std::istreambuf_iterator<char>(in), {});
+}
+
+// Every data-run-id in the page names a record, and every record appears.
+void expect_traceable(const std::string& html, const std::vector<nlohmann::json>& records) {
+  std::set<std::string> ids;
+  for (const auto& r : records) ids.insert(r["run_id"].get<std::string>());
+  const auto referenced = attribute_values(html, "data-run-id");
+  ASSERT_FALSE(referenced.empty());
+  for (const auto& id : referenced) EXPECT_TRUE(ids.count(id)) << "data-run-id " << id << " is no record";
+  for (const auto& id : ids) EXPECT_NE(html.find("id=\"run-" + id + "\""), std::string::npos) << id;
+  // Self-contained: no script, nothing loaded from elsewhere.
+  EXPECT_EQ(html.find("<script"), std::string::npos);
+  EXPECT_EQ(html.find("src="), std::string::npos);
+  EXPECT_EQ(html.find("href=\"http"), std::string::npos);
+}
+
+TEST(ReportHtml, GpuFixtureRecordsRenderWithEveryFigureTraceable) {
+  testing::TempDir dir;
+  std::vector<std::string> files;
+  for (const auto& gpu : {"h200", "h100"})
+    for (const auto& entry : std::filesystem::directory_iterator(source(std::string("bench/results/") + gpu)))
+      if (entry.path().extension() == ".jsonl" && entry.path().string().find(".requests.") == std::string::npos)
+        files.push_back(entry.path().string());
+  std::sort(files.begin(), files.end());
+  std::string args;
+  std::vector<nlohmann::json> records;
+  for (const auto& f : files) {
+    args += " " + f;
+    auto more = bench::read_jsonl(f);
+    records.insert(records.end(), more.begin(), more.end());
+  }
+  const Result r = run("report --html --out " + dir.str("gpu.html") + args);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const std::string html = slurp(dir.str("gpu.html"));
+  expect_traceable(html, records);
+  // Charts: the per-point throughput bars have one series per configuration; latency charts p50/p90/p99.
+  EXPECT_GE(count(html, "<svg class=\"chart\""), 5u);
+  EXPECT_EQ(count(html, "<g class=\"series\" data-series=\"p99\">"), 3u);  // TTFT, TPOT, ITL
+  EXPECT_EQ(count(html, "class=\"mark\""), count(html, "data-value=\""));
+  // Energy bars: one per record that measured energy (all GPU records here).
+  size_t measured = 0;
+  for (const auto& rec : records) measured += rec["energy"]["j_per_output_token"].is_number();
+  const size_t energy_at = html.find("Energy per output token");
+  ASSERT_NE(energy_at, std::string::npos);
+  EXPECT_EQ(count(html.substr(energy_at, html.find("</svg>", energy_at) - energy_at), "class=\"mark\""), measured);
+  // The cost section prices them as H200/H100 and derives ÷N from the PyTorch records.
+  EXPECT_NE(html.find("<td class=\"l\">H200</td>"), std::string::npos);
+  EXPECT_NE(html.find("<td class=\"l\">H100</td>"), std::string::npos);
+  EXPECT_NE(html.find("no timeline"), std::string::npos);  // committed records predate timelines: said, not hidden
+  // Markdown carries the cost section too.
+  const Result md = run("report --out " + dir.str("gpu.md") + args);
+  ASSERT_EQ(md.code, 0) << md.err;
+  EXPECT_NE(slurp(dir.str("gpu.md")).find("## Cost"), std::string::npos);
+}
+
+TEST(ReportHtml, BadInputIsAOneLineErrorAndLeavesNoReport) {
+  testing::TempDir dir;
+  std::ofstream(dir.str("bad.jsonl")) << "{\"run_id\": \"a\"}\nnot json\n";
+  const Result r = run("report --html " + dir.str("bad.jsonl") + " --out " + dir.str("out.html"));
+  EXPECT_NE(r.code, 0);
+  EXPECT_NE(r.err.find("bad.jsonl"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.str("out.html")));
+  const Result missing_baseline = run("report --html " + source("bench/results/h100/batch1-decode.jsonl") + " --baseline nope --out " +
+                                      dir.str("out.html"));
+  EXPECT_NE(missing_baseline.code, 0);
+  EXPECT_NE(missing_baseline.err.find("baseline run 'nope'"), std::string::npos) << missing_baseline.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.str("out.html")));
+}
+
+TEST(Ablation, OneCommandRunsEveryAvailableLeverAndWritesOneReport) {
+  testing::TempDir dir;
+  const std::string out = dir.str("abl/results.jsonl");
+  const Result r = run("bench --preset tiny --backend cpu --quiet --ablation " + source("bench/scenarios/ablation-cpu.yaml") + " --out " + out);
+  ASSERT_EQ(r.code, 0) << r.err;
+  const auto records = bench::read_jsonl(out);
+  ASSERT_EQ(records.size(), 6u);  // all off, 4 CPU levers alone, all on
+  std::ifstream schema_in(source("bench/schema/results.schema.json"));
+  const auto schema = nlohmann::json::parse(schema_in);
+  const std::vector<std::string> steps = {"all-off", "+inflight-batching", "+paged-kv", "+prefix-caching", "+chunked-prefill", "all-on"};
+  for (size_t i = 0; i < records.size(); ++i) {
+    const auto& a = records[i]["ablation"];
+    EXPECT_EQ(a["step"], steps[i]);
+    EXPECT_EQ(a["order"], i);
+    EXPECT_EQ(a["id"], records[0]["ablation"]["id"]);
+    EXPECT_EQ(bench::validate_json_schema(schema, records[i]), "");
+  }
+  const auto& off = records[0]["engine"]["levers"];
+  EXPECT_EQ(off["batching"], "static");
+  EXPECT_EQ(off["kv_layout"], "contiguous");
+  EXPECT_FALSE(off["prefix_caching"].get<bool>());
+  EXPECT_FALSE(off["chunked_prefill"].get<bool>());
+  EXPECT_EQ(records[1]["engine"]["levers"]["batching"], "inflight");
+  EXPECT_EQ(records[1]["engine"]["levers"]["kv_layout"], "contiguous");
+  EXPECT_EQ(records[2]["engine"]["levers"]["kv_layout"], "paged");
+  EXPECT_EQ(records[2]["engine"]["levers"]["batching"], "static");
+  EXPECT_EQ(records[5]["engine"]["levers"]["batching"], "inflight");
+  EXPECT_TRUE(records[5]["engine"]["levers"]["prefix_caching"].get<bool>());
+  std::set<std::string> skipped;
+  for (const auto& s : records[0]["ablation"]["skipped"]) skipped.insert(s["lever"].get<std::string>());
+  for (const char* lever : {"cuda-graphs", "decode-gemv", "quantization", "speculative-decoding", "pytorch-baseline"})
+    EXPECT_TRUE(skipped.count(lever)) << lever;
+  // One report: Markdown and HTML beside the results, the waterfall with one bar per step.
+  const std::string base = dir.str("abl/ablation-" + records[0]["ablation"]["id"].get<std::string>());
+  const std::string html = slurp(base + ".html");
+  ASSERT_FALSE(html.empty()) << r.err;
+  expect_traceable(html, records);
+  const size_t waterfall = html.find("Output tokens/s by lever");
+  ASSERT_NE(waterfall, std::string::npos);
+  EXPECT_EQ(count(html.substr(waterfall, html.find("</svg>", waterfall) - waterfall), "class=\"mark\""), 6u);
+  EXPECT_NE(html.find("<b>cuda-graphs</b>: needs the cuda backend"), std::string::npos);
+  const std::string md = slurp(base + ".md");
+  EXPECT_NE(md.find("| +paged-kv | " + records[2]["run_id"].get<std::string>()), std::string::npos) << md;
+  EXPECT_NE(md.find("- quantization: not implemented yet"), std::string::npos);
+  // A bad scenario fails before any run and writes nothing.
+  const Result bad = run("bench --preset tiny --quiet --ablation /nonexistent.yaml --out " + dir.str("none.jsonl"));
+  EXPECT_NE(bad.code, 0);
+  EXPECT_EQ(bad.err.find('\n'), bad.err.size() - 1) << bad.err;
+  EXPECT_FALSE(std::filesystem::exists(dir.str("none.jsonl")));
 }
 
 }  // namespace
