@@ -59,10 +59,11 @@ TEST(KvCommand, MaxSequencesEqualTheEnginesAdmissionOnTheCpuBackend) {
   testing::TempDir dir;
   // 3,000,000 bytes is not a whole number of blocks: both sides must floor the same way.
   // 50-token prompts, one output token: each sequence holds 50 tokens of KV at its only step.
-  for (const std::string& pool : {"3000000", "5MiB"}) {
+  // (iol kv reads units; iol bench takes bytes: 5MiB = 5242880.)
+  for (const auto& [pool, bytes] : {std::pair<std::string, std::string>{"3000000", "3000000"}, {"5MiB", "5242880"}}) {
     SCOPED_TRACE(pool);
     const auto plan = kv_json("--kv-cache-memory " + pool + " --context 50");
-    const auto record = bench_once(dir, "--kv-cache-memory " + pool + " --input-len 50 --output-len 1 --num-requests 200");
+    const auto record = bench_once(dir, "--kv-cache-memory " + bytes + " --input-len 50 --output-len 1 --num-requests 40");
     EXPECT_EQ(record["engine"]["config"]["num_kv_blocks"], plan["num_blocks"]);
     EXPECT_EQ(record["engine"]["config"]["kv_cache_memory_bytes"].get<int64_t>(),
               plan["num_blocks"].get<int64_t>() * plan["bytes_per_block"].get<int64_t>());
@@ -72,13 +73,13 @@ TEST(KvCommand, MaxSequencesEqualTheEnginesAdmissionOnTheCpuBackend) {
   }
   // Contiguous: every sequence reserves max_model_len (100 tokens = 7 blocks) whatever its length.
   const auto plan = kv_json("--kv-cache-memory 3000000 --context 20 --max-model-len 100");
-  const auto record = bench_once(dir, "--kv-cache-memory 3000000 --input-len 20 --output-len 1 --num-requests 200 "
+  const auto record = bench_once(dir, "--kv-cache-memory 3000000 --input-len 20 --output-len 1 --num-requests 40 "
                                       "--kv-layout contiguous --max-model-len 100");
   EXPECT_EQ(record["target"]["peak_num_running"], plan["admitted_contiguous"]) << plan.dump();
   EXPECT_LT(plan["admitted_contiguous"].get<int64_t>(), plan["contexts"][0]["admitted_paged"].get<int64_t>());
   // max_num_seqs caps both sides.
   const auto capped = kv_json("--kv-cache-memory 5MiB --context 50 --max-num-seqs 3");
-  const auto capped_record = bench_once(dir, "--kv-cache-memory 5MiB --input-len 50 --output-len 1 --num-requests 40 --max-num-seqs 3");
+  const auto capped_record = bench_once(dir, "--kv-cache-memory 5242880 --input-len 50 --output-len 1 --num-requests 40 --max-num-seqs 3");
   EXPECT_EQ(capped["contexts"][0]["admitted_paged"], 3);
   EXPECT_EQ(capped_record["target"]["peak_num_running"], 3);
 }

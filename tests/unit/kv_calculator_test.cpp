@@ -64,15 +64,19 @@ TEST(KvCalculator, Llama8BOnAnH100HandComputed) {
 
 TEST(KvCalculator, MaxNumSeqsCapsAdmissionAndFp8HalvesTheBytes) {
   const auto l70 = model::preset_or_throw("llama-3.1-70b");
-  // 40 GiB of fp8 KV: 163,840 B per 16-token block → 262,144 blocks; 32k tokens = 2048 blocks → 128 sequences.
-  const auto plan = plan_kv_memory(l70, "70b", DType::F8_E4M3, 16, pool(int64_t{40} << 30), {32768, 100}, 64, 32768);
-  EXPECT_EQ(plan.bytes_per_block, 163840);
-  EXPECT_EQ(plan.num_blocks, 262144);
-  EXPECT_EQ(plan.rows[1].max_sequences_paged, 128);
-  EXPECT_EQ(plan.rows[1].admitted_paged, 64);
+  // fp8 KV: 80 × 8 × 128 × 2 × 1 = 163,840 B per token, 2,621,440 B per 16-token block;
+  // 40 GiB / 2.5 MiB = 16,384 blocks; 32k tokens = 2048 blocks → 8 sequences.
+  const auto plan = plan_kv_memory(l70, "70b", DType::F8_E4M3, 16, pool(int64_t{40} << 30), {32768, 100}, 4, 32768);
+  EXPECT_EQ(plan.bytes_per_token, 163840);
+  EXPECT_EQ(plan.bytes_per_block, 2621440);
+  EXPECT_EQ(plan.num_blocks, 16384);
+  EXPECT_EQ(plan.rows[1].max_sequences_paged, 8);
+  EXPECT_EQ(plan.rows[1].admitted_paged, 4);       // max_num_seqs 4
   EXPECT_EQ(plan.rows[0].blocks_per_sequence, 7);  // 100 tokens → 7 blocks, 12 slots unused
   EXPECT_EQ(plan.rows[0].wasted_tokens_paged, 12);
-  EXPECT_EQ(plan.max_sequences_contiguous, 128);
+  EXPECT_EQ(plan.rows[0].max_sequences_paged, 2340);  // 16384 / 7
+  EXPECT_EQ(plan.max_sequences_contiguous, 8);
+  EXPECT_EQ(plan.admitted_contiguous, 4);
 }
 
 TEST(KvCalculator, BadInputsAreErrorsNamingTheFlag) {

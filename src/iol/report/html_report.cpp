@@ -124,7 +124,12 @@ std::string throughput_section(const std::vector<json>& records) {
   }
   for (const auto& key : sweep_order) {
     std::vector<ChartSeries> series;
-    for (auto& [name, s] : sweeps[key]) series.push_back(s);
+    std::set<double> xs;
+    for (auto& [name, s] : sweeps[key]) {
+      series.push_back(s);
+      for (const auto& p : s.points) xs.insert(p.x);
+    }
+    if (xs.size() < 2) continue;  // one point is no sweep: the bar chart below shows it
     const bool closed = key.find("|closed|") != std::string::npos;
     h += line_chart(fmt::format("Output throughput vs {} ({})", closed ? "concurrency" : "request rate", key.substr(0, key.find('|'))),
                     closed ? "concurrent requests" : "requests/s", "output tokens/s", series, closed);

@@ -30,12 +30,13 @@ inline std::string point_key(const nlohmann::json& record) {
 }
 
 // Records that measure the same thing (same workload, arrival mode, concurrency or rate, lengths),
-// whatever batch size a baseline chose: the PyTorch baseline's "offline-bs256" compares with
+// on the same GPU, whatever batch size a baseline chose: the PyTorch baseline's "offline-bs256" compares with
 // iol's "offline".
 inline std::string comparison_key(const nlohmann::json& record) {
   return string_field(record, "/workload/name") + "|" + string_field(record, "/workload/sweep/mode") + "|" +
          field(record, "/workload/sweep/concurrency").dump() + "|" + field(record, "/workload/sweep/request_rate").dump() +
-         "|" + field(record, "/workload/input_len").dump() + "|" + field(record, "/workload/output_len").dump();
+         "|" + field(record, "/workload/input_len").dump() + "|" + field(record, "/workload/output_len").dump() + "|" +
+         string_field(record, "/environment/gpu/name", "no GPU");  // an H100 run never compares with an H200 one
 }
 
 inline bool is_pytorch_baseline(const nlohmann::json& record) {

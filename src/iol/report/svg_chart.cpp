@@ -84,7 +84,7 @@ std::string format_value(double v) {
     }
     return (v < 0 ? "-" : "") + grouped;
   }
-  if (a >= 100) return fmt::format("{:.0f}", v);
+  if (a >= 100 || (a >= 1 && v == std::round(v))) return fmt::format("{:.0f}", v);
   if (a >= 10) return fmt::format("{:.1f}", v);
   if (a >= 1) return fmt::format("{:.2f}", v);
   if (a == 0) return "0";
