@@ -20,6 +20,7 @@ build: deps
 	@cmake --build $(BUILD_DIR) -j $(JOBS)
 
 test: build
+	@./scripts/deps.sh --test
 	cd $(BUILD_DIR) && ctest -LE gpu --output-on-failure -j $(JOBS)
 	@$(MAKE) --no-print-directory test-sanitize
 

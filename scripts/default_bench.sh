@@ -1,6 +1,6 @@
 #!/usr/bin/env bash
 # The default job of `make bench`: run the default scenario for the backend this build has and
-# write reports/results.jsonl (appended) and reports/report.md.
+# write reports/results.jsonl (appended), reports/report.md and reports/report.html.
 #   CUDA backend present: llama-3.1-8b preset, dummy weights, bench/scenarios/default-gpu.yaml
 #   otherwise:            tiny preset on the CPU backend, bench/scenarios/default-cpu.yaml
 set -euo pipefail
@@ -14,4 +14,5 @@ fi
 echo "make bench: $scenario with preset $preset (dummy weights)" >&2
 "$iol" bench --preset "$preset" --load-format dummy --scenario "$scenario" "${extra[@]}" --out reports/results.jsonl --tag make-bench
 "$iol" report reports/results.jsonl --out reports/report.md
-echo "make bench: results in reports/results.jsonl, report in reports/report.md" >&2
+"$iol" report reports/results.jsonl --html --out reports/report.html
+echo "make bench: results in reports/results.jsonl, reports in reports/report.md and reports/report.html" >&2

@@ -1,6 +1,9 @@
 #!/usr/bin/env bash
 # Installs the Debian/Ubuntu packages the build needs; does nothing when all are present.
 # Idempotent: safe to run on every `make`. Uses sudo only when not root.
+#   scripts/deps.sh          what building and `make bench` need
+#   scripts/deps.sh --test   also what only tests need (`make test`): a headless browser for the
+#                            HTML report's rendering test
 set -euo pipefail
 
 packages=(
@@ -16,6 +19,12 @@ packages=(
   libutf8proc-dev      # Unicode NFC normalization for tokenizers (linked statically)
   python3              # the CLI fuzzer (tests/fuzz/cli_fuzz.py) and the baseline's stdlib tests
 )
+if [[ ${1:-} == --test ]]; then
+  packages+=(
+    chromium             # tests/report/html_chromium_test.sh: the HTML report in headless Chromium
+    shellcheck           # tests/docker/dockerfile_lint.sh: RUN lines and docker/*.sh
+  )
+fi
 
 missing=()
 for p in "${packages[@]}"; do

@@ -1,5 +1,7 @@
 #include "iol/bench/environment.hpp"
 
+#include <cstdlib>
+
 #include <sys/utsname.h>
 #include <unistd.h>
 
@@ -49,7 +51,10 @@ nlohmann::json collect_environment(const NvmlSampler& nvml) {
           {"cpu_count", std::thread::hardware_concurrency()},
           {"gpu", gpu},
           {"gpu_unavailable_reason", nvml.available() ? nlohmann::json(nullptr) : nlohmann::json(nvml.unavailable_reason())},
-          {"cuda_runtime", nullptr}};
+          {"cuda_runtime", nullptr},
+          // docker/Dockerfile sets it to the image's digest: records say which locked image made them.
+          {"image_digest", std::getenv("IOL_IMAGE_DIGEST") && *std::getenv("IOL_IMAGE_DIGEST")
+                               ? nlohmann::json(std::getenv("IOL_IMAGE_DIGEST")) : nlohmann::json(nullptr)}};
 }
 
 }  // namespace iol::bench

@@ -192,12 +192,20 @@ TelemetrySummary NvmlSampler::stop() {
     }
   }
   if (have_power) summary.energy_integrated_j = integral;
+  // Every k-th sample (and the last), so a long run stays a few kilobytes per record.
+  const size_t stride = (samples_.size() + TelemetrySummary::kMaxTimelinePoints - 1) / TelemetrySummary::kMaxTimelinePoints;
+  for (size_t i = 0; i < samples_.size(); i += std::max<size_t>(stride, 1)) {
+    const size_t k = i + stride >= samples_.size() ? samples_.size() - 1 : i;
+    summary.timeline_t_s.push_back(samples_[k].t);
+    summary.timeline_power_w.push_back(samples_[k].power_w);
+    summary.timeline_memory_used_bytes.push_back(samples_[k].memory_used);
+  }
   return summary;
 }
 
 nlohmann::json TelemetrySummary::to_json() const {
   auto field = [](const std::optional<double>& v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-  return {{"available", available},
+  nlohmann::json out = {{"available", available},
           {"reason", available ? nlohmann::json(nullptr) : nlohmann::json(reason)},
           {"num_samples", num_samples},
           {"duration_s", duration_s},
@@ -210,6 +218,13 @@ nlohmann::json TelemetrySummary::to_json() const {
           {"mean_memory_utilization", field(mean_memory_utilization)},
           {"mean_sm_clock_mhz", field(mean_sm_clock_mhz)},
           {"max_temperature_c", field(max_temperature_c)}};
+  if (!timeline_t_s.empty()) {
+    nlohmann::json power = nlohmann::json::array(), memory = nlohmann::json::array();
+    for (const auto& v : timeline_power_w) power.push_back(field(v));
+    for (const auto& v : timeline_memory_used_bytes) memory.push_back(field(v));
+    out["timeline"] = {{"t_s", timeline_t_s}, {"power_w", power}, {"memory_used_bytes", memory}};
+  }
+  return out;
 }
 
 }  // namespace iol::bench

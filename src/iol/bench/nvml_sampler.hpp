@@ -31,6 +31,10 @@ struct TelemetrySummary {
   std::optional<double> peak_memory_used_bytes;
   std::optional<double> mean_gpu_utilization, mean_memory_utilization;  // percent
   std::optional<double> mean_sm_clock_mhz, max_temperature_c;
+  // Power and memory over time for the report's charts, downsampled to kMaxTimelinePoints.
+  static constexpr size_t kMaxTimelinePoints = 240;
+  std::vector<double> timeline_t_s;
+  std::vector<std::optional<double>> timeline_power_w, timeline_memory_used_bytes;
   nlohmann::json to_json() const;
 };
 

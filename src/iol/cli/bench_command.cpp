@@ -2,10 +2,14 @@
 // point to a .jsonl file (docs/results-schema.md), and raw per-request traces beside it.
 #include <unistd.h>
 
+#include <chrono>
 #include <cstdio>
 #include <functional>
 #include <limits>
 #include <optional>
+#include <cstdlib>
+#include <filesystem>
+#include <fstream>
 #include <memory>
 #include <random>
 
@@ -22,6 +26,7 @@
 #include "iol/bench/results_file.hpp"
 #include "iol/bench/runner.hpp"
 #include "iol/bench/workload.hpp"
+#include "iol/cli/ablation_plan.hpp"
 #include "iol/cli/commands.hpp"
 #include "iol/cli/engine_options.hpp"
 #include "iol/cli/interrupt.hpp"
@@ -34,6 +39,9 @@
 #include "iol/core/same_file.hpp"
 #include "iol/core/system_memory.hpp"
 #include "iol/git_commit.hpp"
+#include "iol/report/ablation_view.hpp"
+#include "iol/report/cost_model.hpp"
+#include "iol/report/html_report.hpp"
 #include "iol/version.hpp"
 
 namespace iol::cli {
@@ -62,6 +70,8 @@ struct BenchOptions {
   bool measure_ceilings = false;
   bool list_backends = false;
   std::function<bool(const char*)> given;  // whether a flag was on the command line
+  std::string ablation;               // --ablation SCENARIO: run the lever ablation on it
+  nlohmann::json ablation_record;     // set per step by the ablation: the record's `ablation`
 };
 
 // A flag that does not apply to the run is an error, never silently ignored.
@@ -143,11 +153,14 @@ std::string make_run_id() {
   return fmt::format("{}-{:06x}", stamp, std::random_device{}() & 0xffffff);
 }
 
+void run_ablation(const BenchOptions& o);
+
 void run_bench(const BenchOptions& o) {
   if (o.list_backends) {
     for (const auto& name : backend::available_backends()) fmt::print("{}\n", name);
     return;
   }
+  if (!o.ablation.empty()) return run_ablation(o);
   const bool measuring = o.export_requests.empty() && o.parity_logits.empty();
   if (!o.export_requests.empty() && !o.parity_logits.empty())
     throw UsageError("--export-requests and --parity-logits each write one file and exit: give one of them");
@@ -319,6 +332,7 @@ void run_bench(const BenchOptions& o) {
         {"environment", environment},
         {"requests_file", traces->path()}};
     if (!ceilings.is_null()) record["ceilings"] = ceilings;
+    if (!o.ablation_record.is_null()) record["ablation"] = o.ablation_record;
     record["status"] = signal ? "interrupted" : "complete";
     results->append(record);
     bench::append_request_traces(*traces, run_id, traces_of_point);
@@ -340,6 +354,61 @@ void run_bench(const BenchOptions& o) {
       fail("every request failed at {} (recorded in {}); the first error: {}", point.label(), o.out, first_error);
     }
   }
+}
+
+// The lever ablation (ablation_plan.hpp): one bench run per step on the same scenario, records
+// tagged with the step, then one Markdown and one HTML report of these records beside --out.
+void run_ablation(const BenchOptions& o) {
+  if (!o.scenario.empty()) throw UsageError("--ablation takes the scenario itself: drop --scenario");
+  if (!o.export_requests.empty() || !o.parity_logits.empty())
+    throw UsageError("--ablation runs the workload: it cannot be combined with --export-requests or --parity-logits");
+  make_spec([&] { BenchOptions c = o; c.scenario = o.ablation; return c; }());  // a bad scenario fails before any run
+  const std::string backend_name = o.engine.backend == "auto" ? backend::available_backends().front() : o.engine.backend;
+  const bool torch_present = std::system("python3 -c 'import sys, torch, transformers; sys.exit(0 if torch.cuda.is_available() else 1)' "
+                                         ">/dev/null 2>&1") == 0;
+  const std::string pytorch_reason =
+      torch_present ? "torch with CUDA is present, but --ablation does not drive it yet: run baselines/pytorch/run_baseline.py on "
+                      "`iol bench --export-requests` (docs/baseline.md) and render both results files together"
+                    : "torch with CUDA is not importable here (baselines/pytorch needs it)";
+  const AblationPlan plan = plan_ablation(o.engine, backend_name, pytorch_reason);
+  const std::string id = make_run_id();
+  nlohmann::json skipped = nlohmann::json::array();
+  for (const auto& [lever, reason] : plan.skipped) skipped.push_back({{"lever", lever}, {"reason", reason}});
+  const auto start = std::chrono::steady_clock::now();
+  for (size_t k = 0; k < plan.steps.size(); ++k) {
+    const AblationStepPlan& step = plan.steps[k];
+    const double elapsed = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (!o.quiet)
+      fmt::print(stderr, "iol bench --ablation: step {}/{} {}{}\n", k + 1, plan.steps.size(), step.step,
+                 k == 0 ? std::string() : fmt::format(", {:.0f} s elapsed, ETA {:.0f} s", elapsed,
+                                                      elapsed / static_cast<double>(k) * static_cast<double>(plan.steps.size() - k)));
+    BenchOptions s = o;
+    s.ablation.clear();
+    s.scenario = o.ablation;
+    s.engine = step.engine;
+    s.engine.backend = backend_name;
+    s.tag = o.tag.empty() ? "ablation" : o.tag;
+    s.ablation_record = {{"id", id}, {"step", step.step}, {"lever", step.lever.empty() ? nlohmann::json(nullptr) : nlohmann::json(step.lever)},
+                         {"order", static_cast<int64_t>(k)}, {"skipped", skipped}};
+    run_bench(s);
+  }
+  std::vector<nlohmann::json> records;
+  for (auto& r : bench::read_jsonl(o.out))
+    if (r.contains("ablation") && r["ablation"].value("id", "") == id) records.push_back(std::move(r));
+  const std::filesystem::path base = std::filesystem::path(o.out).parent_path() / ("ablation-" + id);
+  const report::PriceTable prices = report::load_price_table("");
+  std::string md = "# Lever ablation\n\n" + report::ablation_markdown(report::ablation_views(records));
+  md += "## Cost\n\n" + report::cost_markdown(report::cost_table(prices, records, "", report::Traffic{}, ""), prices);
+  for (const auto& [path, text] : {std::pair{base.string() + ".md", md},
+                                   std::pair{base.string() + ".html", report::html_report(records, prices, {"", o.out})}}) {
+    std::ofstream file(path + ".tmp", std::ios::trunc);
+    file << text;
+    if (!file.flush()) fail("{}: cannot write the ablation report", path);
+    file.close();
+    std::filesystem::rename(path + ".tmp", path);
+  }
+  for (const auto& [lever, reason] : plan.skipped) fmt::print(stderr, "iol bench --ablation: skipped {}: {}\n", lever, reason);
+  fmt::print(stderr, "iol bench --ablation: {} steps → {}; report {}.md and {}.html\n", plan.steps.size(), o.out, base.string(), base.string());
 }
 
 }  // namespace
@@ -387,6 +456,8 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
   command->add_flag("--quiet", options->quiet, "No progress on stderr");
   command->add_flag("--measure-ceilings", options->measure_ceilings,
                     "Measure the device's read/copy bandwidth and BF16 GEMM peak first and store them in the records");
+  command->add_option("--ablation", options->ablation,
+                      "Run the lever ablation on this scenario: all levers off, each on alone, all on (one report)");
   command->add_flag("--list-backends", options->list_backends, "Print the backends this build can run and exit");
   options->given = [command](const char* flag) { return command->get_option(flag)->count() > 0; };
   command->callback([options, &runner] { runner = [options] { run_bench(*options); }; });

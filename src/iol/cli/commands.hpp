@@ -13,5 +13,7 @@ void add_model_command(CLI::App& app, CommandRunner& runner);
 void add_bench_command(CLI::App& app, CommandRunner& runner);
 void add_report_command(CLI::App& app, CommandRunner& runner);
 void add_tokenize_command(CLI::App& app, CommandRunner& runner);
+void add_kv_command(CLI::App& app, CommandRunner& runner);
+void add_cost_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace iol::cli

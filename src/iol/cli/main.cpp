@@ -27,6 +27,8 @@ int main(int argc, char** argv) {
   iol::cli::add_bench_command(app, runner);
   iol::cli::add_report_command(app, runner);
   iol::cli::add_tokenize_command(app, runner);
+  iol::cli::add_kv_command(app, runner);
+  iol::cli::add_cost_command(app, runner);
   auto is_subcommand = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({}))
       if (sub->get_name() == name) return true;
