@@ -357,12 +357,14 @@ TEST(QuantizedGemm, CublasLtFp8MatchesTheContract) {
 
 // ---- the backend end to end --------------------------------------------------------------------
 
-// Tolerance against the CPU simulation: as cuda_backend_test.cpp's 5% of the logits' scale for the
-// bf16 activations, plus the 8-bit roundings: an activation whose bf16 value differs by an ulp
-// between the backends may land on the neighbouring E4M3 code (2^-3 relative, one element of
-// thousands), which moves a dot product by far less than the bf16 roundings do in total. Measured
-// values are printed.
-constexpr double kQuantizedRelativeTolerance = 0.06;
+// Tolerance against the CPU simulation. The two backends' activations differ by their bf16
+// roundings (cuda_backend_test.cpp: ~2% of the logits' scale unquantized). An 8-bit rounding
+// amplifies that: an element whose value moves by 2^-8 crosses to the neighbouring E4M3 code
+// (2^-3 apart) about once in 16, so each FP8 layer turns a 2^-8 difference into a few percent,
+// compounding over the layers; INT8 weight-only leaves the activations alone. Measured on the
+// H200 at 2d3ca95 (random dummy weights): FP8 0.08-0.16, INT8 weight-only 0.010-0.022 of the
+// logits' range. The contract itself is checked exactly, per kernel, above.
+double quantized_relative_tolerance(quant::QuantScheme scheme) { return scheme == quant::QuantScheme::Fp8 ? 0.25 : 0.05; }
 
 class QuantizedBackend : public ::testing::TestWithParam<std::tuple<std::string, quant::QuantScheme>> {
  protected:
@@ -412,7 +414,7 @@ TEST_P(QuantizedBackend, LogitsMatchTheCpuSimulationOnGemmAndGemvSteps) {
     const double worst = worst_relative(testing::prefill_logits(cuda, prompts), testing::prefill_logits(cpu, prompts));
     std::printf("[ %s %s ] %zu-token step: worst max|Δ|/max|ref| = %.4f\n", preset.c_str(), name.c_str(),
                 static_cast<size_t>(std::accumulate(lengths.begin(), lengths.end(), 0)), worst);
-    EXPECT_LE(worst, kQuantizedRelativeTolerance) << name << " on " << lengths.size() << " prompts";
+    EXPECT_LE(worst, quantized_relative_tolerance(scheme)) << name << " on " << lengths.size() << " prompts";
   }
 }
 
