@@ -364,21 +364,27 @@ int num_sms() {
 }
 
 // Programmatic dependent launch needs compute capability 9.0 (the griddepcontrol instructions).
-// IOL_GEMV_PDL selects it for experiments (docs/performance.md): 0 (default) off, 1 launched early
-// but dependents released only at exit, 2 dependents released as soon as every CTA runs. On the
-// H200, batch-1 TPOT: 4.57 ms off, 4.55 ms with 1, 4.70 ms with 2 (waiting CTAs take the slots).
-int programmatic_launch_mode() {
-  static const int mode = [] {
-    int device = 0, major = 0;
+// IOL_GEMV_PDL selects it for experiments (docs/performance.md): 0 off, 1 launched early but
+// dependents released only at exit, 2 dependents released as soon as every CTA runs. Defaults by
+// weight type, from the H200's batch-1 TPOT: bf16 off (4.57 ms off, 4.55 with 1, 4.70 with 2:
+// waiting CTAs take the slots); 8-bit 2 (FP8 3.43 ms off, 3.44 with 1, 3.31 with 2: the short
+// 8-bit streams gain from overlapping the next GEMV's launch and prologue).
+int programmatic_launch_mode(bool eight_bit) {
+  static const int major = [] {
+    int device = 0, value = 0;
     IOL_CUDA_CHECK(cudaGetDevice(&device));
-    IOL_CUDA_CHECK(cudaDeviceGetAttribute(&major, cudaDevAttrComputeCapabilityMajor, device));
-    if (major < 9) return 0;
-    const char* env = std::getenv("IOL_GEMV_PDL");
-    if (env == nullptr || *env == 0) return 0;
-    const int value = std::atoi(env);
-    return value >= 0 && value <= 2 ? value : 0;
+    IOL_CUDA_CHECK(cudaDeviceGetAttribute(&value, cudaDevAttrComputeCapabilityMajor, device));
+    return value;
   }();
-  return mode;
+  static const int forced = [] {
+    const char* env = std::getenv("IOL_GEMV_PDL");
+    if (env == nullptr || *env == 0) return -1;
+    const int value = std::atoi(env);
+    return value >= 0 && value <= 2 ? value : -1;
+  }();
+  if (major < 9) return 0;
+  if (forced >= 0) return forced;
+  return eight_bit ? 2 : 0;
 }
 
 // Experiment knobs, read once (docs/performance.md): IOL_GEMV_SPLITS=1|2|4|8 forces the k-splits
@@ -452,7 +458,7 @@ void launch(const GemvParams& p, cudaStream_t stream) {
   cudaLaunchAttribute attribute{};
   attribute.id = cudaLaunchAttributeProgrammaticStreamSerialization;
   attribute.val.programmaticStreamSerializationAllowed = 1;
-  const int pdl = programmatic_launch_mode();
+  const int pdl = programmatic_launch_mode(W != GemvWeights::Bf16);
   if (pdl > 0) {
     config.attrs = &attribute;
     config.numAttrs = 1;
