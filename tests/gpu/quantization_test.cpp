@@ -431,7 +431,9 @@ TEST_P(QuantizedBackend, DeviceDummyWeightsQuantizeToTheSameModelAsHostOnes) {
 // the prefill kernel over the cache a prompt step wrote, then the decode kernel over 6 steps. The
 // kernels themselves are checked exactly (paged_attention_test.cpp, elementwise_kernels_test.cpp);
 // here, as for FP8 weights, an E4M3 rounding amplifies the backends' bf16-vs-fp32 K/V differences
-// (a value moving by 2^-8 crosses to the next code about once in 16), so the bound is FP8's 0.25.
+// (a value moving by 2^-8 crosses to the next code about once in 16). Measured on the H200 at
+// 0b16ab5: 0.039-0.060 of the logits' range (fp8 vs bf16 KV itself moves them 0.054-0.122); the
+// bound is twice the worst.
 TEST_P(QuantizedBackend, Fp8KvCacheLogitsMatchTheCpuSimulationOnPrefillAndDecodeSteps) {
   if (scheme != quant::QuantScheme::Fp8) GTEST_SKIP() << "one scheme suffices: the KV cache is independent of it";
   backend::cpu::CpuBackend cpu(config, weights, 64, 16, 0, quant::QuantScheme::None, quant::KvCacheDtype::Fp8);
@@ -454,7 +456,7 @@ TEST_P(QuantizedBackend, Fp8KvCacheLogitsMatchTheCpuSimulationOnPrefillAndDecode
     const double cuda_shift = worst_relative(got, testing::prefill_then_decode_logits(cuda_bf16_kv, prompts, 6, 5));
     std::printf("[ %s fp8 KV ] %zu prompts: worst max|d|/max|ref| vs the simulation %.4f; fp8 vs bf16 KV: cpu %.4f, cuda %.4f\n",
                 preset.c_str(), prompts.size(), worst, sim_shift, cuda_shift);
-    EXPECT_LE(worst, 0.25) << "fp8 KV cache on " << lengths.size() << " prompts";
+    EXPECT_LE(worst, 0.12) << "fp8 KV cache on " << lengths.size() << " prompts";
     EXPECT_GT(sim_shift, 0.0);
     EXPECT_GT(cuda_shift, 0.0);
   }
