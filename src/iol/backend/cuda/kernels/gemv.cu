@@ -191,40 +191,23 @@ __device__ __forceinline__ void quantize_staged_rows(bf16* xs, int k, float* row
   __syncthreads();
 }
 
-// One iteration's weight loads of a lane: kUnroll 16-byte chunks of each of the R rows, from base.
-template <GemvWeights W, int R>
-__device__ __forceinline__ void load_weight_chunks(const unsigned char* const (&rows)[R], int base, int end,
-                                                   uint4 (&w)[R][8 / R]) {
-  constexpr int kUnroll = 8 / R;
-  constexpr int kElems = elements_per_load<W>(), kBytes = element_bytes<W>();
-#pragma unroll
-  for (int u = 0; u < kUnroll; ++u) {
-    const int idx = base + u * 32 * kElems;
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      w[r][u] = idx < end ? __ldcs(reinterpret_cast<const uint4*>(rows[r] + static_cast<int64_t>(idx) * kBytes))
-                          : make_uint4(0, 0, 0, 0);
-  }
-}
-
 // acc[r][m] += W row r (rows[r]) · x row m over k in [begin, end), by one warp. x is the staged
-// rows in shared memory (kStaged) or the input in global memory, read through L1. With preloaded,
-// the first iteration's weights are already in registers (issued before the prologue).
+// rows in shared memory (kStaged) or the input in global memory, read through L1.
 template <GemvWeights W, int M, int R, bool kStaged>
 __device__ __forceinline__ void warp_dot_rows(const unsigned char* const (&rows)[R], const bf16* x, int k, int begin,
-                                              int end, float (&acc)[R][M], const uint4 (*preloaded)[8 / R] = nullptr) {
+                                              int end, float (&acc)[R][M]) {
   constexpr int kUnroll = 8 / R;  // 16-byte weight loads in flight per lane
-  constexpr int kElems = elements_per_load<W>();
+  constexpr int kElems = elements_per_load<W>(), kBytes = element_bytes<W>();
   const int lane = threadIdx.x % 32;
   for (int base = begin + lane * kElems; base < end; base += 32 * kElems * kUnroll) {
     uint4 w[R][kUnroll];
-    if (preloaded != nullptr && base == begin + lane * kElems) {
+#pragma unroll
+    for (int u = 0; u < kUnroll; ++u) {
+      const int idx = base + u * 32 * kElems;
 #pragma unroll
       for (int r = 0; r < R; ++r)
-#pragma unroll
-        for (int u = 0; u < kUnroll; ++u) w[r][u] = preloaded[r][u];
-    } else {
-      load_weight_chunks<W, R>(rows, base, end, w);
+        w[r][u] = idx < end ? __ldcs(reinterpret_cast<const uint4*>(rows[r] + static_cast<int64_t>(idx) * kBytes))
+                            : make_uint4(0, 0, 0, 0);
     }
 #pragma unroll
     for (int u = 0; u < kUnroll; ++u) {
@@ -286,8 +269,7 @@ __device__ __forceinline__ void prefetch_first_rows(const GemvParams& p, int j, 
 }
 
 template <GemvWeights W, bool kActQuant, int M, GemvEpilogue kEpilogue, bool kNorm, bool kStaged>
-__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, int splits, bool early_trigger,
-                                                        bool early_weight_loads) {
+__global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, int splits, bool early_trigger) {
   extern __shared__ __align__(16) unsigned char smem[];
   constexpr int R = kEpilogue == GemvEpilogue::SwiGlu ? 2 : 1;  // weight rows per output column
   constexpr int kElems = elements_per_load<W>(), kBytes = element_bytes<W>();
@@ -304,20 +286,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, int 
   const int tiles = (p.n + columns_per_tile - 1) / columns_per_tile;
 
   if (early_trigger) allow_dependent_launch();
-  // The first tile's first weight chunks go into registers before the prologue (they depend on
-  // nothing earlier kernels write), so their DRAM latency overlaps the wait, the norm and the
-  // activation quantization; the rest of the CTA's first rows are prefetched into L2.
-  uint4 first_chunks[R][8 / R];
-  const int first_j = blockIdx.x * columns_per_tile + column;
-  const bool early_loads = early_weight_loads && static_cast<int>(blockIdx.x) < tiles && first_j < p.n;
-  if (early_loads) {
-    const unsigned char* rows[R];
-#pragma unroll
-    for (int r = 0; r < R; ++r)
-      rows[r] = static_cast<const unsigned char*>(p.w) + (static_cast<int64_t>(r) * p.n + first_j) * p.k * kBytes;
-    load_weight_chunks<W, R>(rows, begin + lane * kElems, end, first_chunks);
-  }
-  prefetch_first_rows<W, R>(p, first_j, begin, end);
+  prefetch_first_rows<W, R>(p, blockIdx.x * columns_per_tile + column, begin, end);
   grid_dependency_wait();
   if constexpr (kStaged) stage_rows<M, kNorm>(p, reinterpret_cast<bf16*>(smem));
   if constexpr (kActQuant) quantize_staged_rows<M>(reinterpret_cast<bf16*>(smem), p.k, row_scales);
@@ -335,8 +304,7 @@ __global__ void __launch_bounds__(kThreads) gemv_kernel(const GemvParams p, int 
 #pragma unroll
       for (int r = 0; r < R; ++r)
         rows[r] = static_cast<const unsigned char*>(p.w) + (static_cast<int64_t>(r) * p.n + j) * p.k * kBytes;
-      warp_dot_rows<W, M, R, kStaged>(rows, x, p.k, begin, end, acc,
-                                      early_loads && tile == static_cast<int>(blockIdx.x) ? first_chunks : nullptr);
+      warp_dot_rows<W, M, R, kStaged>(rows, x, p.k, begin, end, acc);
     }
     if (splits > 1) {
       // Slice 0 adds the other slices' sums in slice order: the same sum for every launch.
@@ -419,16 +387,6 @@ int programmatic_launch_mode(bool eight_bit) {
   return eight_bit ? 2 : 0;
 }
 
-// IOL_GEMV_EARLY_LOADS=0 leaves the first weight chunks to the tile loop (the A/B of
-// docs/performance.md); default on.
-bool early_weight_loads() {
-  static const bool on = [] {
-    const char* env = std::getenv("IOL_GEMV_EARLY_LOADS");
-    return !(env != nullptr && env[0] == '0');
-  }();
-  return on;
-}
-
 // Experiment knobs, read once (docs/performance.md): IOL_GEMV_SPLITS=1|2|4|8 forces the k-splits
 // where the caller left them to the shape; IOL_GEMV_STAGE=1 stages x in shared memory always.
 int env_int(const char* name, int fallback) {
@@ -505,7 +463,7 @@ void launch(const GemvParams& p, cudaStream_t stream) {
     config.attrs = &attribute;
     config.numAttrs = 1;
   }
-  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, splits, pdl == 2, early_weight_loads()));
+  IOL_CUDA_CHECK(cudaLaunchKernelEx(&config, kernel, p, splits, pdl == 2));
   IOL_CUDA_LAUNCH_CHECK();
 }
 
