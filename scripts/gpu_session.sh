@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [gemv-early] [kv-fp8] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [kv-fp8] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -79,25 +79,6 @@ for step in "$@"; do
           --tag "offline-128-128-$q" 2>&1 | tail -2
       done
       for f in "$results"/quant-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
-      ;;
-    gemv-early)
-      # The GEMV's first weight chunks loaded before its prologue (IOL_GEMV_EARLY_LOADS, default 1)
-      # against the tile loop loading them (0): batch-1 decode for bf16 and fp8, alternated twice.
-      results=${BENCH_OUT:-bench/results/$slug}
-      mkdir -p "$results"
-      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096)
-      ceilings=--measure-ceilings
-      for round in 1 2; do
-        for q in none fp8; do
-          for early in 0 1; do
-            IOL_GEMV_EARLY_LOADS=$early "$IOL" bench "${common[@]}" $ceilings --quantization $q --num-requests 8 \
-              --warmup-requests 1 --input-len 128 --output-len 256 --arrival closed --concurrency 1 \
-              --out "$results/gemv-early-loads-batch1.jsonl" --tag "batch1-decode-$q-early$early-round$round" 2>&1 | tail -1
-            ceilings=
-          done
-        done
-      done
-      cp "$results/gemv-early-loads-batch1.jsonl" "$OUT/"
       ;;
     kv-fp8)
       # The FP8 KV cache (issue 12): concurrency at a 2048-token context within one fixed KV pool
