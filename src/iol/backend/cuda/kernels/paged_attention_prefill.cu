@@ -18,10 +18,11 @@
 // O += P_j·V_j runs. Tiles above the diagonal or below the sliding window are never visited; the
 // mask is applied only to tiles that cross a row's causal or window boundary.
 //
-// An FP8 cache (kFp8): each thread loads 16-code chunks of the K/V tile with ordinary loads and
-// widens them into the same swizzled bf16 tiles (kv_cache_format.cuh), at the points where the
-// bf16 path issues its cp.async; the barriers that order the bf16 tiles order these stores too.
-// (The loads are not asynchronous, so their latency is not hidden behind the MMAs: a first version.)
+// An FP8 cache (kFp8): the K/V tiles travel as E4M3 codes by cp.async into a staging pair (16
+// codes per chunk, plain [key][D] bytes), issued where the bf16 path issues its tiles; after each
+// wait, every thread widens the chunks it loaded into the same swizzled bf16 tiles
+// (kv_cache_format.cuh) before the barrier that publishes them. No barrier is added: K is widened
+// after the barrier that ends the previous S = Q·K^T, V after the one that ends the previous P·V.
 #include <cstdint>
 
 #include <cuda_bf16.h>
@@ -114,6 +115,8 @@ __global__ void __launch_bounds__(kThreads)
   bf16* s_q = reinterpret_cast<bf16*>(smem);
   bf16* s_k = s_q + kTileRows * D;
   bf16* s_v = s_k + kTileKeys * D;
+  uint8_t* s_k_codes = reinterpret_cast<uint8_t*>(s_v + kTileKeys * D);  // FP8 staging
+  uint8_t* s_v_codes = s_k_codes + kTileKeys * D;
 
   const int seq = p.seq_indices[blockIdx.z];
   const int q_start = p.query_start_loc[seq];
@@ -176,32 +179,33 @@ __global__ void __launch_bounds__(kThreads)
       cp_async_16(smem_address(dst + swizzle<D>(row, load_chunk)), src, slots[w] >= 0);
     }
   };
-  // FP8: tile `tile` of a cache, 16 codes per chunk, every load issued before the first widening.
+  // FP8: tile `tile` of a cache into its staging buffer, 16 codes per chunk (zeros past the context).
   constexpr int kCodeChunksPerRow = D / 16;
   constexpr int kCodeRowsPerPass = kThreads / kCodeChunksPerRow;
   constexpr int kCodePasses = kTileKeys / kCodeRowsPerPass;
-  auto widen_fp8_tile = [&](const void* cache, float scale, bf16* dst, int tile) {
-    const int chunk = tid % kCodeChunksPerRow;
-    const uint8_t* base = static_cast<const uint8_t*>(cache) + kv_head * D + chunk * 16;
-    uint4 codes[kCodePasses];
+  const int code_chunk = tid % kCodeChunksPerRow, code_row0 = tid / kCodeChunksPerRow;
+  auto issue_fp8_tile = [&](const void* cache, uint8_t* stage, int tile) {
+    const uint8_t* base = static_cast<const uint8_t*>(cache) + kv_head * D + code_chunk * 16;
 #pragma unroll
     for (int i = 0; i < kCodePasses; ++i) {
-      const int key = tile * kTileKeys + tid / kCodeChunksPerRow + i * kCodeRowsPerPass;
-      codes[i] = make_uint4(0, 0, 0, 0);  // past the context: zeros, as cp.async zero-fills
-      if (key < context_len) {
-        const int64_t slot = int64_t{block_table[key / block_size]} * block_size + key % block_size;
-        codes[i] = __ldg(reinterpret_cast<const uint4*>(base + slot * slot_stride));
-      }
+      const int row = code_row0 + i * kCodeRowsPerPass, key = tile * kTileKeys + row;
+      const bool valid = key < context_len;
+      const int64_t slot = valid ? int64_t{block_table[key / block_size]} * block_size + key % block_size : 0;
+      cp_async_16(smem_address(stage + row * D + code_chunk * 16), base + slot * slot_stride, valid);
     }
+  };
+  // FP8: this thread's landed chunks of a staging buffer, widened into a bf16 tile.
+  auto widen_fp8_stage = [&](const uint8_t* stage, float scale, bf16* dst) {
 #pragma unroll
     for (int i = 0; i < kCodePasses; ++i) {
-      const int row = tid / kCodeChunksPerRow + i * kCodeRowsPerPass;
-      widen_e4m3x16(codes[i], scale, *reinterpret_cast<uint4*>(dst + swizzle<D>(row, 2 * chunk)),
-                    *reinterpret_cast<uint4*>(dst + swizzle<D>(row, 2 * chunk + 1)));
+      const int row = code_row0 + i * kCodeRowsPerPass;
+      widen_e4m3x16(*reinterpret_cast<const uint4*>(stage + row * D + code_chunk * 16), scale,
+                    *reinterpret_cast<uint4*>(dst + swizzle<D>(row, 2 * code_chunk)),
+                    *reinterpret_cast<uint4*>(dst + swizzle<D>(row, 2 * code_chunk + 1)));
     }
   };
   auto issue_tile = [&](bool values, bf16* dst, int tile, const int (&slots)[kWaves]) {
-    if constexpr (kFp8) widen_fp8_tile(values ? p.v_cache : p.k_cache, values ? p.v_scale : p.k_scale, dst, tile);
+    if constexpr (kFp8) issue_fp8_tile(values ? p.v_cache : p.k_cache, values ? s_v_codes : s_k_codes, tile);
     else issue_bf16_tile(values ? v_base : k_base, dst, slots);
   };
 
@@ -231,6 +235,7 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int tile = tile_begin; tile <= tile_end; ++tile) {
     cp_async_wait_all();
+    if constexpr (kFp8) widen_fp8_stage(s_k_codes, p.k_scale, s_k);  // every warp is past S_{tile-1}
     __syncthreads();  // K_tile (and, first time, Q) visible; every warp is done with V_{tile-1}
     if (tile == tile_begin) {
 #pragma unroll
@@ -304,6 +309,7 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     cp_async_wait_all();
+    if constexpr (kFp8) widen_fp8_stage(s_v_codes, p.v_scale, s_v);  // every warp is past P_{tile-1}·V
     __syncthreads();  // V_tile visible; every warp is done with K_tile
     if (tile < tile_end) {
       issue_tile(false, s_k, tile + 1, next_slots);
@@ -363,7 +369,8 @@ __global__ void __launch_bounds__(kThreads)
 
 template <int D, bool kFp8>
 void launch_prefill(const PagedAttentionParams& p, cudaStream_t stream) {
-  constexpr size_t kSmemBytes = static_cast<size_t>(kTileRows + 2 * kTileKeys) * D * sizeof(bf16);
+  constexpr size_t kSmemBytes =
+      static_cast<size_t>(kTileRows + 2 * kTileKeys) * D * sizeof(bf16) + (kFp8 ? size_t{2} * kTileKeys * D : 0);
   if constexpr (kSmemBytes > 48 * 1024) {
     static const bool configured = [] {
       IOL_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_kernel<D, kFp8>,
