@@ -14,6 +14,7 @@ packages=(
   clang libclang-rt-dev  # libFuzzer for the parser fuzz targets
   libyaml-cpp-dev      # bench scenario files (linked statically: sonames differ between Debian 12 and Ubuntu 24.04)
   libutf8proc-dev      # Unicode NFC normalization for tokenizers (linked statically)
+  libboost-dev         # Boost.Asio/Beast for the HTTP server and the HTTP bench client (header-only)
 )
 
 missing=()

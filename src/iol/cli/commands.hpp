@@ -13,5 +13,6 @@ void add_model_command(CLI::App& app, CommandRunner& runner);
 void add_bench_command(CLI::App& app, CommandRunner& runner);
 void add_report_command(CLI::App& app, CommandRunner& runner);
 void add_tokenize_command(CLI::App& app, CommandRunner& runner);
+void add_serve_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace iol::cli
