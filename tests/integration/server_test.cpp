@@ -96,7 +96,6 @@ TEST_F(Server, CompletionsEqualGenerateWithTheSameSeed) {
 }
 
 TEST_F(Server, TokenIdPromptsParallelSamplesLogprobsAndStopStrings) {
-  const Json ref = generate_json("--prompt-ids 256,72,105 --max-tokens 6 --temperature 1.0 --seed 3 --n 3 --logprobs 2 --ignore-eos");
   // --json prints one object per line, one per sample.
   std::vector<Json> samples;
   {

@@ -6,12 +6,15 @@
 
 #include <nlohmann/json.hpp>
 
+#include "iol/core/error.hpp"
+
 namespace iol::server {
 
-class ApiError : public std::runtime_error {
+// An iol::Error, so the fuzz target's contract (a result or an iol::Error) covers the parser.
+class ApiError : public Error {
  public:
   ApiError(int status, std::string message, std::string param = "", std::string type = "", std::string code = "")
-      : std::runtime_error(message), status_(status), param_(std::move(param)), type_(std::move(type)), code_(std::move(code)) {
+      : Error(message), status_(status), param_(std::move(param)), type_(std::move(type)), code_(std::move(code)) {
     if (type_.empty()) type_ = default_type(status);
   }
   int status() const { return status_; }

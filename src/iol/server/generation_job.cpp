@@ -47,7 +47,7 @@ void GenerationJob::start(engine::EngineClient& client) {
     try {
       request_ids_.push_back(client.add_request(ids, prepared_.request.params, stream));
     } catch (const Error& e) {
-      abort(client);
+      for (auto added : request_ids_) client.abort(added);  // rejected: not counted as aborted samples
       if (client.dead() || std::string_view(e.what()).find("shutting down") != std::string_view::npos)
         throw ApiError(503, e.what());
       throw ApiError(400, e.what(), chat() ? "messages" : "prompt");
@@ -60,6 +60,16 @@ void GenerationJob::start(engine::EngineClient& client) {
 
 void GenerationJob::abort(engine::EngineClient& client) {
   for (auto id : request_ids_) client.abort(id);
+  // The engine ends them at its next step; nobody reads those events, so count them here, once.
+  for (auto& c : choices_)
+    if (!c.finished && !request_ids_.empty()) {
+      c.finished = true;
+      c.finish_reason = engine::FinishReason::Abort;
+      FinishedSample s;
+      s.reason = engine::FinishReason::Abort;
+      s.output_tokens = static_cast<int64_t>(c.token_ids.size());
+      metrics_.on_sample_finished(s);
+    }
 }
 
 std::string GenerationJob::token_text(int32_t id) const {
