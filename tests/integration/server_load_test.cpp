@@ -97,8 +97,10 @@ TEST(ServerLoad, TwoThousandStreamsThenTenThousandRequestsWithHangUps) {
   }
   ASSERT_EQ(reference.size(), static_cast<size_t>(kPrompts));
 
+  // A 32 MiB KV pool (512 blocks): the burst touches all of it (the prefix cache hands out freed
+  // blocks least recently used first, so a large pool would keep growing RSS by first touch).
   testing::ServerProcess server("--model " + dir.str("tiny") + " --backend cpu --max-model-len 64 --max-num-seqs 256 "
-                                "--max-num-batched-tokens 2048 --http-threads 2",
+                                "--max-num-batched-tokens 2048 --http-threads 2 --kv-cache-memory 33554432",
                                 dir.str("serve.err"));
   auto call_for = [&](size_t i) {
     bench::HttpCall call;
