@@ -1,5 +1,7 @@
 // iol serve: an OpenAI-compatible HTTP server (docs/server.md). The engine runs on its own
 // thread behind an EngineClient; HTTP runs on a few I/O threads; SIGTERM drains.
+#include <pthread.h>
+
 #include <cstdio>
 #include <cstdlib>
 #include <filesystem>
@@ -80,7 +82,10 @@ void run_serve(ServeOptions& o) {
 
   const int64_t open_files = raise_open_file_limit();
   server::HttpServer http(o.http, service);
-  std::thread engine_thread([&client] { client.run(); });
+  std::thread engine_thread([&client] {
+    pthread_setname_np(pthread_self(), "iol-engine");
+    client.run();
+  });
   fmt::print(stderr, "iol serve: {} on {} as '{}'; KV pool {} blocks of {} tokens; max model len {}; open-file limit {}\n",
              loaded.description, created.description, name, engine_config.num_kv_blocks, engine_config.block_size,
              engine_config.max_model_len, open_files);

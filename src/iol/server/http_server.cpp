@@ -2,6 +2,8 @@
 
 #include <utility>  // before Asio: its awaitable.hpp uses std::exchange without including it (Boost 1.74)
 
+#include <pthread.h>
+
 #include <atomic>
 #include <chrono>
 #include <thread>
@@ -302,7 +304,13 @@ void HttpServer::run() {
   });
   asio::co_spawn(impl.io, impl.accept_loop(), asio::detached);
   std::vector<std::thread> threads;
-  for (int i = 1; i < std::max(1, impl.config.threads); ++i) threads.emplace_back([&impl] { impl.io.run(); });
+  // Named, so per-thread CPU time (top -H, /proc/PID/task/*/comm) separates HTTP from the engine.
+  for (int i = 1; i < std::max(1, impl.config.threads); ++i)
+    threads.emplace_back([&impl] {
+      pthread_setname_np(pthread_self(), "iol-http");
+      impl.io.run();
+    });
+  pthread_setname_np(pthread_self(), "iol-http");
   impl.io.run();
   for (auto& t : threads) t.join();
 }
