@@ -23,6 +23,7 @@ class FailingBackend final : public backend::Backend {
   int64_t vocab_size() const override { return kVocab; }
   void execute(const backend::ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) override {
     if (++calls_ >= fail_at_) fail("cuda: an illegal memory access was encountered (simulated)");
+    std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a step takes time, so an abort lands mid-request
     mock_.execute(batch, sampling, out);
   }
   void compute_logits(const backend::ForwardBatch& batch, std::span<float> logits) override { mock_.compute_logits(batch, logits); }
@@ -57,8 +58,10 @@ TEST(EngineClient, StreamsValueEventsAndAbortsFreeBlocks) {
   auto done = std::make_shared<OutputStream>(1);
   client.add_request({1, 2, 3}, params, done);
   std::vector<int32_t> tokens;
-  while (!done->done())
+  bool finished = false;
+  while (!finished)  // (not done(): the engine may have finished before the first take)
     for (const auto& e : done->wait_and_take()) {
+      finished |= e.finished;
       if (e.token_id >= 0) tokens.push_back(e.token_id);
       if (e.finished) {
         EXPECT_EQ(e.finish_reason, FinishReason::Length);
@@ -66,15 +69,20 @@ TEST(EngineClient, StreamsValueEventsAndAbortsFreeBlocks) {
         EXPECT_EQ(e.num_prompt_tokens, 3);
       }
     }
-  EXPECT_EQ(tokens.size(), 5u);
+  ASSERT_EQ(tokens.size(), 5u);
   EXPECT_EQ(tokens[0], testing::mock_next_token(std::vector<int32_t>{1, 2, 3}, kVocab));
 
   params.max_tokens = 60;
   auto aborted = std::make_shared<OutputStream>(1);
   const RequestId id = client.add_request({4, 5, 6}, params, aborted);
-  aborted->wait_and_take();  // running
+  FinishReason reason = FinishReason::None;
+  for (const auto& e : aborted->wait_and_take())  // running: its first token is out
+    if (e.finished) reason = e.finish_reason;
   client.abort(id);
-  while (!aborted->done()) aborted->wait_and_take();
+  while (reason == FinishReason::None)
+    for (const auto& e : aborted->wait_and_take())
+      if (e.finished) reason = e.finish_reason;
+  EXPECT_EQ(reason, FinishReason::Abort);
   // Invalid requests fail in the caller's thread, with the engine's message.
   params.max_tokens = 100;
   EXPECT_THROW(client.add_request({1}, params, std::make_shared<OutputStream>(1)), Error);
