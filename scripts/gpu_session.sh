@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -58,6 +58,27 @@ for step in "$@"; do
       "$IOL" bench "${common[@]}" --num-requests 8 --warmup-requests 1 --input-len 2048 --output-len 1 \
         --arrival closed --concurrency 1 --max-num-batched-tokens 4096 --out "$results/ttft-2048.jsonl" --tag ttft-2048 2>&1 | tail -2
       for f in "$results"/*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
+      ;;
+    quant)
+      # Quantization (issue 12): batch-1 decode and offline 128/128 for bf16 and each scheme, in one
+      # run so the ratios share the machine state; the first measures the ceilings.
+      # QUANT_SCHEMES (none fp8 int8-weight-only), QUANT_OFFLINE_SCHEMES (none fp8 int8-weight-only).
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096)
+      ceilings=--measure-ceilings
+      for q in ${QUANT_SCHEMES:-none fp8 int8-weight-only}; do
+        "$IOL" bench "${common[@]}" $ceilings --quantization $q --num-requests 8 --warmup-requests 1 --input-len 128 \
+          --output-len 256 --arrival closed --concurrency 1 --out "$results/quant-batch1-decode.jsonl" \
+          --tag "batch1-decode-$q" 2>&1 | tail -2
+        ceilings=
+      done
+      for q in ${QUANT_OFFLINE_SCHEMES:-none fp8 int8-weight-only}; do
+        "$IOL" bench "${common[@]}" --quantization $q --num-requests ${QUANT_OFFLINE_REQUESTS:-2000} --warmup-requests 32 \
+          --input-len 128 --output-len 128 --arrival offline --out "$results/quant-offline-128-128.jsonl" \
+          --tag "offline-128-128-$q" 2>&1 | tail -2
+      done
+      for f in "$results"/quant-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
     long-context)
       # Batch-1 decode after 8k and 32k prompt tokens (issue 18 target 2: the floor counts the KV bytes).

@@ -222,7 +222,8 @@ TEST(Gemv, EverySplitOfKOnOddShapes) {
 TEST(Gemv, RejectsWhatItDoesNotSupport) {
   GemvParams p;
   alignas(16) static __nv_bfloat16 dummy[16];
-  p.x = p.w = dummy;
+  p.x = dummy;
+  p.w = dummy;
   p.out = dummy;
   p.m = 1;
   p.n = 8;

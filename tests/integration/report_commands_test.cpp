@@ -292,7 +292,7 @@ TEST(Ablation, OneCommandRunsEveryAvailableLeverAndWritesOneReport) {
   EXPECT_NE(html.find("<b>cuda-graphs</b>: needs the cuda backend"), std::string::npos);
   const std::string md = slurp(base + ".md");
   EXPECT_NE(md.find("| +paged-kv | " + records[2]["run_id"].get<std::string>()), std::string::npos) << md;
-  EXPECT_NE(md.find("- quantization: not implemented yet"), std::string::npos);
+  EXPECT_NE(md.find("- quantization: not lossless"), std::string::npos);
   // A bad scenario fails before any run and writes nothing.
   const Result bad = run("bench --preset tiny --quiet --ablation /nonexistent.yaml --out " + dir.str("none.jsonl"));
   EXPECT_NE(bad.code, 0);

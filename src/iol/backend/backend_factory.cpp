@@ -42,9 +42,11 @@ CreatedBackend create_cpu(const BackendOptions& options, const model::ModelSourc
   model::LoadedModel loaded = model::load_model(source);
   CreatedBackend created;
   created.backend = std::make_unique<cpu::CpuBackend>(config, loaded.weights, num_blocks, options.block_size,
-                                                      options.cpu_threads);
+                                                      options.cpu_threads, options.quantization);
   created.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  created.description = "cpu (fp32 reference)";
+  created.description = options.quantization == quant::QuantScheme::None
+                            ? "cpu (fp32 reference)"
+                            : fmt::format("cpu (fp32 reference, {} simulated)", quant::scheme_name(options.quantization));
   return created;
 }
 
@@ -62,6 +64,7 @@ CreatedBackend create_cuda(const BackendOptions& options, const model::ModelSour
   o.max_model_len = options.max_model_len;
   o.cuda_graphs = options.cuda_graphs;
   o.decode_gemv = options.decode_gemv;
+  o.quantization = options.quantization;
   CreatedBackend created;
   std::unique_ptr<cuda::CudaBackend> backend;
   if (model::uses_dummy_weights(source)) {
@@ -74,7 +77,8 @@ CreatedBackend create_cuda(const BackendOptions& options, const model::ModelSour
   }
   created.load_seconds = backend->load_seconds();
   const auto devices = cuda::list_devices();
-  created.description = fmt::format("cuda ({}), bf16", devices.empty() ? "?" : devices.front().name);
+  created.description = fmt::format("cuda ({}), {}", devices.empty() ? "?" : devices.front().name,
+                                    backend->linear_description());
   created.backend = std::move(backend);
   return created;
 }

@@ -9,6 +9,7 @@
 
 #include "iol/backend/backend.hpp"
 #include "iol/model/model_source.hpp"
+#include "iol/quant/quant_scheme.hpp"
 
 namespace iol::backend {
 
@@ -23,6 +24,8 @@ struct BackendOptions {
   bool cuda_graphs = true;
   bool decode_gemv = true;            // cuda: our fused GEMV for steps of <= 4 tokens (else cuBLASLt)
   size_t cpu_threads = 0;             // 0 = all cores
+  // 8-bit linear layers (docs/quantization.md): on cuda the real kernels, on cpu the simulation.
+  quant::QuantScheme quantization = quant::QuantScheme::None;
 };
 
 // The CPU backend's pool when kv_cache_memory is 0.

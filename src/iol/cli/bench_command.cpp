@@ -437,7 +437,7 @@ void run_bench(const BenchOptions& o) {
             {"kv_layout", engine::kv_layout_name(engine_config.kv_layout)},
             {"prefix_caching", engine_config.enable_prefix_caching},
             {"chunked_prefill", engine_config.enable_chunked_prefill},
-            {"quantization", "none"},
+            {"quantization", std::string(quant::scheme_name(o.engine.resolved_quantization()))},
             {"speculative_decoding", "none"}}},
           {"config",
            {{"block_size", engine_config.block_size},

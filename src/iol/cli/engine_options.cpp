@@ -20,6 +20,10 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_flag("--no-cuda-graphs", no_cuda_graphs, "cuda: launch every step's kernels one by one");
   command.add_flag("--no-decode-gemv", no_decode_gemv,
                    "cuda: steps of <= 4 tokens use cuBLASLt GEMMs instead of the fused decode GEMV");
+  command.add_option("--quantization", quantization,
+                     "none | fp8 (E4M3 weights and activations) | int8-weight-only: 8-bit decoder linear layers, "
+                     "quantized per channel at load (cpu: simulated)")
+      ->capture_default_str();
   command.add_option("--block-size", block_size, "KV-cache block size in tokens")
       ->check(int_range(1, kMaxBlockSize))
       ->capture_default_str();
@@ -90,7 +94,15 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.cuda_graphs = !no_cuda_graphs;
   options.decode_gemv = !no_decode_gemv;
   options.cpu_threads = threads;
+  options.quantization = resolved_quantization();
   return options;
+}
+
+quant::QuantScheme EngineOptions::resolved_quantization() const {
+  const auto scheme = quant::parse_scheme(quantization);
+  if (!scheme)
+    throw UsageError(fmt::format("--quantization must be none, fp8 or int8-weight-only (got '{}')", quantization));
+  return *scheme;
 }
 
 engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const {

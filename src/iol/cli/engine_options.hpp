@@ -18,6 +18,7 @@ struct EngineOptions {
   double gpu_memory_utilization = 0.90;
   bool no_cuda_graphs = false;
   bool no_decode_gemv = false;
+  std::string quantization = "none";  // none | fp8 | int8-weight-only
   int64_t block_size = 16;
   // 0: the backend's default (kDefault* below), so one command line suits the CPU and the GPU.
   int64_t max_num_seqs = 0;
@@ -43,6 +44,8 @@ struct EngineOptions {
   // --max-model-len, or the config's when not given; throws UsageError above the config's.
   int64_t resolved_max_model_len(const model::ModelConfig& model) const;
   backend::BackendOptions to_backend_options(const model::ModelConfig& model) const;
+  // --quantization parsed; throws UsageError naming the allowed values.
+  quant::QuantScheme resolved_quantization() const;
   // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
   engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;
 };

@@ -18,8 +18,8 @@ int64_t CpuBackend::kv_bytes_per_block(const model::ModelConfig& config, int64_t
 }
 
 CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
-                       int64_t num_kv_blocks, int64_t block_size, size_t num_threads)
-    : config_(config), weights_(std::move(weights)), pool_(num_threads) {
+                       int64_t num_kv_blocks, int64_t block_size, size_t num_threads, quant::QuantScheme scheme)
+    : config_(config), weights_(std::move(weights)), scheme_(scheme), pool_(num_threads) {
   if (num_kv_blocks <= 0 || block_size <= 0) fail("cpu backend: KV cache needs blocks > 0 and block_size > 0");
   kv_spec_.shape = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
   kv_spec_.dtype = DType::F32;
@@ -35,6 +35,22 @@ CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const m
          2 * elements * static_cast<int64_t>(sizeof(float)));
   }
   inv_freq_ = rope_inverse_frequencies(config.rope, config.head_dim);
+  if (quant::quantizes_weights(scheme_)) {
+    const quant::ElementFormat format = quant::element_format(scheme_);
+    for (const model::LayerWeights& lw : weights_->layers) {
+      QuantizedLayer& q = quantized_.emplace_back();
+      const model::LinearWeights* linears[7] = {&lw.q_proj, &lw.k_proj, &lw.v_proj, &lw.o_proj,
+                                                &lw.gate_proj, &lw.up_proj, &lw.down_proj};
+      for (int i = 0; i < 7; ++i) q.linears[i] = quantize_linear(*linears[i], format);
+    }
+  }
+}
+
+void CpuBackend::project(const float* x, int64_t rows, int64_t in_features, int64_t layer, int which,
+                         const model::LinearWeights& w, float* y) {
+  if (quantized_.empty()) return linear(x, rows, in_features, w, y, pool_);
+  linear_quantized(x, rows, in_features, quantized_[static_cast<size_t>(layer)].linears[which],
+                   quant::quantizes_activations(scheme_), y, pool_);
 }
 
 void CpuBackend::apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads) {
@@ -155,21 +171,21 @@ void CpuBackend::compute_logits(const ForwardBatch& batch, std::span<float> logi
   for (int64_t layer = 0; layer < config_.num_hidden_layers; ++layer) {
     const model::LayerWeights& lw = w.layers[static_cast<size_t>(layer)];
     rms_norm(residual.data(), num_tokens, hidden, *lw.input_norm, config_.rms_norm_eps, normed.data());
-    linear(normed.data(), num_tokens, hidden, lw.q_proj, q.data(), pool_);
-    linear(normed.data(), num_tokens, hidden, lw.k_proj, k.data(), pool_);
-    linear(normed.data(), num_tokens, hidden, lw.v_proj, v.data(), pool_);
+    project(normed.data(), num_tokens, hidden, layer, 0, lw.q_proj, q.data());
+    project(normed.data(), num_tokens, hidden, layer, 1, lw.k_proj, k.data());
+    project(normed.data(), num_tokens, hidden, layer, 2, lw.v_proj, v.data());
     apply_rope(batch.positions, q.data(), config_.num_attention_heads);
     apply_rope(batch.positions, k.data(), config_.num_key_value_heads);
     write_kv(batch, layer, k.data(), v.data());
     attention(batch, layer, q.data(), attn_out.data());
-    linear(attn_out.data(), num_tokens, q_size, lw.o_proj, projected.data(), pool_);
+    project(attn_out.data(), num_tokens, q_size, layer, 3, lw.o_proj, projected.data());
     for (size_t i = 0; i < residual.size(); ++i) residual[i] += projected[i];
 
     rms_norm(residual.data(), num_tokens, hidden, *lw.post_attention_norm, config_.rms_norm_eps, normed.data());
-    linear(normed.data(), num_tokens, hidden, lw.gate_proj, gate.data(), pool_);
-    linear(normed.data(), num_tokens, hidden, lw.up_proj, up.data(), pool_);
+    project(normed.data(), num_tokens, hidden, layer, 4, lw.gate_proj, gate.data());
+    project(normed.data(), num_tokens, hidden, layer, 5, lw.up_proj, up.data());
     for (size_t i = 0; i < gate.size(); ++i) gate[i] = silu(gate[i]) * up[i];
-    linear(gate.data(), num_tokens, inter, lw.down_proj, projected.data(), pool_);
+    project(gate.data(), num_tokens, inter, layer, 6, lw.down_proj, projected.data());
     for (size_t i = 0; i < residual.size(); ++i) residual[i] += projected[i];
   }
 

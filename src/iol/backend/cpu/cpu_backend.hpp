@@ -6,6 +6,7 @@
 #include <vector>
 
 #include "iol/backend/backend.hpp"
+#include "iol/backend/cpu/cpu_ops.hpp"
 #include "iol/core/thread_pool.hpp"
 #include "iol/model/model_config.hpp"
 #include "iol/model/model_weights.hpp"
@@ -14,9 +15,12 @@ namespace iol::backend::cpu {
 
 class CpuBackend final : public Backend {
  public:
-  // num_threads 0 = all cores.
+  // num_threads 0 = all cores. A quantization scheme other than none simulates it (quantize,
+  // dequantize, fp32 math: docs/quantization.md) on the decoder layers' linear layers; embeddings,
+  // norms and the LM head stay in the checkpoint's dtype.
   CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
-             int64_t num_kv_blocks, int64_t block_size, size_t num_threads = 0);
+             int64_t num_kv_blocks, int64_t block_size, size_t num_threads = 0,
+             quant::QuantScheme scheme = quant::QuantScheme::None);
 
   std::string name() const override { return "cpu"; }
   const KvCacheSpec& kv_cache_spec() const override { return kv_spec_; }
@@ -32,9 +36,18 @@ class CpuBackend final : public Backend {
   void attention(const ForwardBatch& batch, int64_t layer, const float* q, float* out);
   void write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v);
   void apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads);
+  // One decoder linear layer (`which` indexes QuantizedLayer::linears) in the backend's scheme.
+  void project(const float* x, int64_t rows, int64_t in_features, int64_t layer, int which,
+               const model::LinearWeights& w, float* y);
 
   model::ModelConfig config_;
   std::shared_ptr<const model::ModelWeights> weights_;
+  quant::QuantScheme scheme_ = quant::QuantScheme::None;
+  // Per layer, when the scheme quantizes: q, k, v, o, gate, up, down.
+  struct QuantizedLayer {
+    QuantizedLinear linears[7];
+  };
+  std::vector<QuantizedLayer> quantized_;
   KvCacheSpec kv_spec_;
   std::vector<float> logits_;  // execute()'s logits, reused
   // [layer][block][offset][kv_head][head_dim]; left uninitialized: pages are touched only when used.

@@ -89,4 +89,55 @@ void linear(const float* x, int64_t rows, int64_t in_features, const model::Line
   });
 }
 
+QuantizedLinear quantize_linear(const model::LinearWeights& w, quant::ElementFormat format) {
+  const model::TensorView& weight = *w.weight;
+  const int64_t out_features = weight.shape[0], in_features = weight.shape[1];
+  QuantizedLinear q;
+  q.weight.format = format;
+  q.weight.rows = out_features;
+  q.weight.cols = in_features;
+  q.weight.codes.resize(static_cast<size_t>(out_features * in_features));
+  q.weight.scales.resize(static_cast<size_t>(out_features));
+  std::vector<float> row(static_cast<size_t>(in_features));
+  for (int64_t n = 0; n < out_features; ++n) {
+    to_f32(weight, n * in_features, in_features, row.data());
+    q.weight.scales[static_cast<size_t>(n)] = quant::quantize_row(
+        row, format, false, std::span(q.weight.codes).subspan(static_cast<size_t>(n * in_features), static_cast<size_t>(in_features)));
+  }
+  if (w.bias) {
+    q.bias.resize(static_cast<size_t>(out_features));
+    to_f32(*w.bias, 0, out_features, q.bias.data());
+  }
+  return q;
+}
+
+void linear_quantized(const float* x, int64_t rows, int64_t in_features, const QuantizedLinear& w,
+                      bool quantize_activations, float* y, ThreadPool& pool) {
+  const int64_t out_features = w.weight.rows;
+  const quant::ElementFormat format = w.weight.format;
+  if (w.weight.cols != in_features) fail("linear_quantized: weight has {} inputs, x has {}", w.weight.cols, in_features);
+  // The activations as the GEMM sees them: decode(xq) per token with its scale, or x as is.
+  std::vector<float> xs(x, x + rows * in_features), row_scales(static_cast<size_t>(rows), 1.0f);
+  if (quantize_activations) {
+    std::vector<uint8_t> codes(static_cast<size_t>(in_features));
+    for (int64_t r = 0; r < rows; ++r) {
+      float* row = xs.data() + r * in_features;
+      row_scales[static_cast<size_t>(r)] =
+          quant::quantize_row(std::span<const float>(row, static_cast<size_t>(in_features)), format, true, codes);
+      for (int64_t i = 0; i < in_features; ++i) row[i] = quant::decode(format, codes[static_cast<size_t>(i)]);
+    }
+  }
+  pool.parallel_for(static_cast<size_t>(out_features), [&](size_t begin, size_t end) {
+    std::vector<float> weight_row(static_cast<size_t>(in_features));
+    for (size_t n = begin; n < end; ++n) {
+      const uint8_t* codes = w.weight.codes.data() + n * static_cast<size_t>(in_features);
+      for (int64_t i = 0; i < in_features; ++i) weight_row[static_cast<size_t>(i)] = quant::decode(format, codes[i]);
+      const float s_w = w.weight.scales[n], b = w.bias.empty() ? 0.0f : w.bias[n];
+      for (int64_t r = 0; r < rows; ++r)
+        y[r * out_features + static_cast<int64_t>(n)] =
+            dot(xs.data() + r * in_features, weight_row.data(), in_features) * row_scales[static_cast<size_t>(r)] * s_w + b;
+    }
+  });
+}
+
 }  // namespace iol::backend::cpu

@@ -6,6 +6,7 @@
 
 #include "iol/core/thread_pool.hpp"
 #include "iol/model/model_weights.hpp"
+#include "iol/quant/codec.hpp"
 
 namespace iol::backend::cpu {
 
@@ -26,5 +27,19 @@ void rms_norm(const float* x, int64_t rows, int64_t dim, const model::TensorView
 // y[rows × out] = x[rows × in] · Wᵀ (+ bias); W is [out, in] in its stored dtype.
 void linear(const float* x, int64_t rows, int64_t in_features, const model::LinearWeights& w, float* y,
             ThreadPool& pool);
+
+// A linear layer of the simulated quantization schemes: 8-bit weight codes per output channel and
+// the bias as fp32 (empty when none).
+struct QuantizedLinear {
+  quant::QuantizedMatrix weight;  // [out][in]
+  std::vector<float> bias;
+};
+QuantizedLinear quantize_linear(const model::LinearWeights& w, quant::ElementFormat format);
+
+// y = x · Wᵀ + bias by the contract of docs/quantization.md: with quantize_activations each row of
+// x is quantized per token first and y = (Σ decode(xq)·decode(wq)) · s_x · s_w + bias; without,
+// y = (Σ x·decode(wq)) · s_w + bias. fp32 throughout.
+void linear_quantized(const float* x, int64_t rows, int64_t in_features, const QuantizedLinear& w,
+                      bool quantize_activations, float* y, ThreadPool& pool);
 
 }  // namespace iol::backend::cpu

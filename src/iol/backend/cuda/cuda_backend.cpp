@@ -15,6 +15,7 @@
 #include "iol/backend/cuda/kernels/elementwise.cuh"
 #include "iol/backend/cuda/kernels/gemv.cuh"
 #include "iol/backend/cuda/kernels/paged_attention.cuh"
+#include "iol/backend/cuda/kernels/quantize.cuh"
 #include "iol/backend/cuda/kernels/sampler.cuh"
 #include "iol/backend/rope.hpp"
 #include "iol/core/dtype.hpp"
@@ -62,12 +63,32 @@ struct CudaBackend::Impl {
   int64_t max_blocks_per_seq = 0;
   int64_t max_sampling_tokens = 0;
 
-  // Weights: one allocation; views into it.
-  struct LayerView {
-    const bf16 *input_norm, *qkv, *qkv_bias, *o, *o_bias, *post_norm, *gate_up, *gate_up_bias, *down, *down_bias;
+  // Weights: one allocation; views into it. With a quantization scheme the decoder layers' linear
+  // weights live instead in quant_weights as 8-bit codes with one fp32 scale per output row.
+  struct Linear {
+    const bf16* w = nullptr;        // bf16 weight [n][k], or null when quantized
+    const uint8_t* q = nullptr;     // 8-bit codes [n][k]
+    const float* scale = nullptr;   // [n]
+    const bf16* bias = nullptr;     // [n] or null
   };
-  DeviceBuffer weights;
+  struct LayerView {
+    const bf16 *input_norm, *post_norm;
+    Linear qkv, o, gate_up, down;
+  };
+  DeviceBuffer weights, quant_weights;
   std::vector<LayerView> layers;
+  // A fused bf16 linear weight on its way to quantization (load time); kept for INT8 weight-only
+  // steps above the GEMV's sizes, which dequantize each layer into it for a bf16 GEMM.
+  DeviceBuffer weight_scratch;
+  // FP8 GEMM steps: the per-token quantized activations and their scales; fp32 sums where
+  // cuBLASLt has no scale-vector epilogue.
+  DeviceBuffer act_codes, act_scales, gemm_scratch;
+  bool fp8_outer_vector = false;
+
+  bool quantized() const { return options.quantization != quant::QuantScheme::None; }
+  kernels::QuantFormat quant_format() const {
+    return options.quantization == quant::QuantScheme::Fp8 ? kernels::QuantFormat::Fp8E4M3 : kernels::QuantFormat::Int8;
+  }
   const bf16 *embed = nullptr, *final_norm = nullptr, *lm_head = nullptr;
 
   // KV pool: [layer][block][block_size][kv_heads][head_dim], K and V.
@@ -144,6 +165,7 @@ struct CudaBackend::Impl {
     std::map<std::string, Placement> placement;
     size_t offset = 0;
     auto place = [&](const std::string& name, size_t numel) {
+      if (quantized() && is_quantized_linear(name)) return;  // in quant_weights instead
       placement[name] = {offset, numel};
       offset += numel * sizeof(bf16);
     };
@@ -175,9 +197,105 @@ struct CudaBackend::Impl {
     fused({"model.norm.weight"});
     if (!config.tie_word_embeddings) fused({"lm_head.weight"});
     for (const auto& [name, size] : sizes)
-      if (!placement.count(name)) fail("cuda backend: tensor '{}' has no place in the weight plan", name);
+      if (!placement.count(name) && !(quantized() && is_quantized_linear(name)))
+        fail("cuda backend: tensor '{}' has no place in the weight plan", name);
     total_bytes = align_up(offset);
     return placement;
+  }
+
+  // The decoder layers' linear weights (not the LM head): what a quantization scheme stores in 8 bits.
+  static bool is_quantized_linear(const std::string& name) {
+    if (name.rfind("model.layers.", 0) != 0) return false;
+    for (const char* suffix : {".q_proj.weight", ".k_proj.weight", ".v_proj.weight", ".o_proj.weight",
+                               ".gate_proj.weight", ".up_proj.weight", ".down_proj.weight"})
+      if (name.size() > std::strlen(suffix) && name.compare(name.size() - std::strlen(suffix), std::string::npos, suffix) == 0)
+        return true;
+    return false;
+  }
+
+  // The fused 8-bit matrices: per layer qkv, o, gate_up, down, each its codes then its scales.
+  struct QuantGroup {
+    std::vector<std::string> members;  // the checkpoint tensors stacked in order, rows after rows
+    int64_t rows = 0, cols = 0;
+    size_t codes_offset = 0, scales_offset = 0;
+    int written = 0;
+  };
+  struct QuantMember {
+    size_t group;
+    int64_t first_row;
+  };
+  std::vector<QuantGroup> quant_groups;
+  std::map<std::string, QuantMember> quant_members;
+
+  size_t plan_quantized() {
+    quant_groups.clear();
+    quant_members.clear();
+    std::map<std::string, std::vector<int64_t>> shapes;
+    for (const auto& spec : model::weight_layout(config)) shapes[spec.name] = spec.shape;
+    size_t offset = 0;
+    auto group = [&](const std::vector<std::string>& names) {
+      QuantGroup g;
+      g.members = names;
+      g.cols = shapes.at(names.front())[1];
+      for (const auto& name : names) {
+        quant_members[name] = {quant_groups.size(), g.rows};
+        g.rows += shapes.at(name)[0];
+      }
+      g.codes_offset = offset;
+      offset = align_up(offset + static_cast<size_t>(g.rows * g.cols));
+      g.scales_offset = offset;
+      offset = align_up(offset + static_cast<size_t>(g.rows) * sizeof(float));
+      quant_groups.push_back(std::move(g));
+    };
+    for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
+      const std::string p = "model.layers." + std::to_string(l) + ".";
+      group({p + "self_attn.q_proj.weight", p + "self_attn.k_proj.weight", p + "self_attn.v_proj.weight"});
+      group({p + "self_attn.o_proj.weight"});
+      group({p + "mlp.gate_proj.weight", p + "mlp.up_proj.weight"});
+      group({p + "mlp.down_proj.weight"});
+    }
+    return offset;
+  }
+
+  // Where a tensor's bf16 values go while loading: its place in `weights`, or for a quantized
+  // linear its rows of the group's fused matrix in weight_scratch.
+  char* load_destination(const std::string& name, const std::map<std::string, Placement>& placement) {
+    auto member = quant_members.find(name);
+    if (member == quant_members.end()) return weights.as<char>() + placement.at(name).offset;
+    const QuantGroup& g = quant_groups[member->second.group];
+    return weight_scratch.as<char>() + static_cast<size_t>(member->second.first_row * g.cols) * sizeof(bf16);
+  }
+
+  // After a tensor's bf16 values were enqueued: a group whose members are all in quantizes
+  // (stream order keeps weight_scratch's next use behind this kernel).
+  void after_load(const std::string& name) {
+    auto member = quant_members.find(name);
+    if (member == quant_members.end()) return;
+    QuantGroup& g = quant_groups[member->second.group];
+    if (++g.written < static_cast<int>(g.members.size())) return;
+    kernels::quantize_rows(weight_scratch.as<bf16>(), g.rows, static_cast<int>(g.cols), quant_format(), false,
+                           quant_weights.as<uint8_t>() + g.codes_offset,
+                           reinterpret_cast<float*>(quant_weights.as<char>() + g.scales_offset), stream);
+  }
+
+  // Sets up quant_weights and weight_scratch (sized for the largest fused matrix) before loading.
+  void prepare_quantized_load() {
+    if (!quantized()) return;
+    quant_weights = DeviceBuffer(plan_quantized());
+    int64_t largest = 0;
+    for (const QuantGroup& g : quant_groups) largest = std::max(largest, g.rows * g.cols);
+    weight_scratch = DeviceBuffer(static_cast<size_t>(largest) * sizeof(bf16));
+  }
+
+  // Every group quantized once all tensors are in; the load-time bf16 matrix is freed unless INT8
+  // weight-only GEMM steps need it.
+  void finish_quantized_load() {
+    if (!quantized()) return;
+    for (const QuantGroup& g : quant_groups)
+      if (g.written != static_cast<int>(g.members.size()))
+        fail("cuda backend: quantized matrix of '{}' got {} of {} tensors", g.members.front(), g.written, g.members.size());
+    IOL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    if (options.quantization != quant::QuantScheme::Int8WeightOnly) weight_scratch = DeviceBuffer();
   }
 
   void bind_weights(const std::map<std::string, Placement>& placement) {
@@ -188,14 +306,30 @@ struct CudaBackend::Impl {
     embed = at("model.embed_tokens.weight");
     final_norm = at("model.norm.weight");
     lm_head = config.tie_word_embeddings ? embed : at("lm_head.weight");
+    auto linear = [&](const std::string& weight, const bf16* bias) {
+      Linear lin;
+      lin.bias = bias;
+      auto member = quant_members.find(weight);
+      if (member == quant_members.end()) {
+        lin.w = at(weight);
+      } else {
+        const QuantGroup& g = quant_groups[member->second.group];
+        lin.q = quant_weights.as<uint8_t>() + g.codes_offset;
+        lin.scale = reinterpret_cast<const float*>(quant_weights.as<char>() + g.scales_offset);
+      }
+      return lin;
+    };
     layers.clear();
     for (int64_t l = 0; l < config.num_hidden_layers; ++l) {
       const std::string p = "model.layers." + std::to_string(l) + ".";
-      layers.push_back({at(p + "input_layernorm.weight"), at(p + "self_attn.q_proj.weight"),
-                        optional(config.qkv_bias, p + "self_attn.q_proj.bias"), at(p + "self_attn.o_proj.weight"),
-                        optional(config.o_bias, p + "self_attn.o_proj.bias"), at(p + "post_attention_layernorm.weight"),
-                        at(p + "mlp.gate_proj.weight"), optional(config.mlp_bias, p + "mlp.gate_proj.bias"),
-                        at(p + "mlp.down_proj.weight"), optional(config.mlp_bias, p + "mlp.down_proj.bias")});
+      LayerView v;
+      v.input_norm = at(p + "input_layernorm.weight");
+      v.post_norm = at(p + "post_attention_layernorm.weight");
+      v.qkv = linear(p + "self_attn.q_proj.weight", optional(config.qkv_bias, p + "self_attn.q_proj.bias"));
+      v.o = linear(p + "self_attn.o_proj.weight", optional(config.o_bias, p + "self_attn.o_proj.bias"));
+      v.gate_up = linear(p + "mlp.gate_proj.weight", optional(config.mlp_bias, p + "mlp.gate_proj.bias"));
+      v.down = linear(p + "mlp.down_proj.weight", optional(config.mlp_bias, p + "mlp.down_proj.bias"));
+      layers.push_back(v);
     }
   }
 
@@ -203,13 +337,17 @@ struct CudaBackend::Impl {
     size_t total = 0;
     auto placement = plan_weights(total);
     weights = DeviceBuffer(total);
+    prepare_quantized_load();
     for (const auto& spec : model::weight_layout(config)) {
-      const Placement& p = placement.at(spec.name);
+      size_t numel = 1;
+      for (auto d : spec.shape) numel *= static_cast<size_t>(d);
       const model::DummyRecipe recipe = model::dummy_recipe(spec, seed);
-      kernels::fill_dummy_bf16(reinterpret_cast<bf16*>(weights.as<char>() + p.offset), p.numel, recipe.tensor_seed,
+      kernels::fill_dummy_bf16(reinterpret_cast<bf16*>(load_destination(spec.name, placement)), numel, recipe.tensor_seed,
                                recipe.scale, recipe.offset, stream);
+      after_load(spec.name);
     }
     IOL_CUDA_CHECK(cudaStreamSynchronize(stream));
+    finish_quantized_load();
     bind_weights(placement);
   }
 
@@ -219,6 +357,7 @@ struct CudaBackend::Impl {
     size_t total = 0;
     auto placement = plan_weights(total);
     weights = DeviceBuffer(total);
+    prepare_quantized_load();
     constexpr size_t kChunk = size_t{32} << 20;  // bytes of bf16 per staging half
     PinnedBuffer staging(2 * kChunk);
     cudaEvent_t done[2];
@@ -227,8 +366,9 @@ struct CudaBackend::Impl {
     int half = 0;
     for (const auto& spec : model::weight_layout(config)) {
       const model::TensorView& view = host.tensor(spec.name);
-      const Placement& p = placement.at(spec.name);
-      const size_t numel = p.numel;
+      char* destination = load_destination(spec.name, placement);
+      size_t numel = 1;
+      for (auto d : spec.shape) numel *= static_cast<size_t>(d);
       for (size_t first = 0; first < numel; first += kChunk / sizeof(bf16)) {
         const size_t count = std::min(numel - first, kChunk / sizeof(bf16));
         if (pending[half]) IOL_CUDA_CHECK(cudaEventSynchronize(done[half]));
@@ -252,15 +392,16 @@ struct CudaBackend::Impl {
             break;
           default: fail("cuda backend: tensor '{}' has dtype {} (F32, F16 or BF16 expected)", spec.name, dtype_name(view.dtype));
         }
-        IOL_CUDA_CHECK(cudaMemcpyAsync(weights.as<char>() + p.offset + first * 2, out, count * 2, cudaMemcpyHostToDevice,
-                                       stream));
+        IOL_CUDA_CHECK(cudaMemcpyAsync(destination + first * 2, out, count * 2, cudaMemcpyHostToDevice, stream));
         IOL_CUDA_CHECK(cudaEventRecord(done[half], stream));
         pending[half] = true;
         half ^= 1;
       }
+      after_load(spec.name);
     }
     IOL_CUDA_CHECK(cudaStreamSynchronize(stream));
     for (auto& e : done) cudaEventDestroy(e);
+    finish_quantized_load();
     bind_weights(placement);
   }
 
@@ -276,6 +417,18 @@ struct CudaBackend::Impl {
     gate_up = bf16_rows(max_tokens, 2 * inter);
     act = bf16_rows(max_tokens, inter);
     final_rows = bf16_rows(max_logits_rows, hidden);
+    if (options.quantization == quant::QuantScheme::Fp8) {
+      const int64_t widest_input = std::max({hidden, q_size, inter});
+      act_codes = DeviceBuffer(static_cast<size_t>(max_tokens * widest_input));
+      act_scales = DeviceBuffer(static_cast<size_t>(max_tokens) * sizeof(float));
+      // cuBLASLt's scale-vector epilogue where it has one (probed on the QKV shape); else fp32 sums.
+      fp8_outer_vector = gemm->fp8_outer_vector_supported(static_cast<int>(max_tokens), static_cast<int>(qkv_size),
+                                                          static_cast<int>(hidden));
+      if (!fp8_outer_vector) {
+        const int64_t widest_output = std::max({qkv_size, 2 * inter, hidden});
+        gemm_scratch = DeviceBuffer(static_cast<size_t>(max_tokens * widest_output) * sizeof(float));
+      }
+    }
     logits = DeviceBuffer(static_cast<size_t>(max_logits_rows * vocab) * sizeof(float));
     decode_workspace = DeviceBuffer(kernels::paged_attention_decode_workspace_bytes(
         static_cast<int>(max_seqs), static_cast<int>(config.num_attention_heads), static_cast<int>(head_dim), kMaxDecodeSplits));
@@ -487,15 +640,22 @@ struct CudaBackend::Impl {
   }
 
   // One linear layer through kernels::gemv: out = epilogue(norm?(in) · weightᵀ + bias), `rows` rows.
-  void gemv(const bf16* in, const bf16* weight, const bf16* bias, const bf16* norm, int n, int k,
-            kernels::GemvEpilogue epilogue, void* out, int rows) {
+  void gemv(const bf16* in, const Linear& lin, const bf16* norm, int n, int k, kernels::GemvEpilogue epilogue, void* out,
+            int rows) {
     kernels::GemvParams g;
     g.x = in;
     g.m = rows;
     g.n = n;
     g.k = k;
-    g.w = weight;
-    g.bias = bias;
+    if (lin.q != nullptr) {
+      g.w = lin.q;
+      g.weights = options.quantization == quant::QuantScheme::Fp8 ? kernels::GemvWeights::Fp8E4M3 : kernels::GemvWeights::Int8;
+      g.weight_scale = lin.scale;
+      g.quantize_activations = quant::quantizes_activations(options.quantization);
+    } else {
+      g.w = lin.w;
+    }
+    g.bias = lin.bias;
     g.norm_weight = norm;
     g.norm_eps = static_cast<float>(config.rms_norm_eps);
     g.epilogue = epilogue;
@@ -503,10 +663,32 @@ struct CudaBackend::Impl {
     kernels::gemv(g, stream);
   }
 
+  // One linear layer of a GEMM step: y[m][n] = x[m][k] · Wᵀ + bias, bf16 out (fp32 with out_fp32,
+  // bf16 weights only). FP8: x quantized per token, then cuBLASLt's E4M3 GEMM; INT8 weight-only:
+  // the layer dequantized to bf16 (weight_scratch), then the bf16 GEMM.
+  void gemm_linear(const bf16* x, const Linear& lin, void* y, int m, int n, int k, bool out_fp32 = false) {
+    if (lin.q == nullptr) return gemm->linear(x, lin.w, lin.bias, y, m, n, k, out_fp32, stream);
+    if (options.quantization == quant::QuantScheme::Fp8) {
+      kernels::quantize_rows(x, m, k, kernels::QuantFormat::Fp8E4M3, true, act_codes.as<uint8_t>(), act_scales.as<float>(),
+                             stream);
+      gemm->linear_fp8(act_codes.as<uint8_t>(), act_scales.as<float>(), lin.q, lin.scale, lin.bias, static_cast<bf16*>(y),
+                       gemm_scratch.as<float>(), m, n, k, stream);
+      return;
+    }
+    kernels::dequantize_rows(lin.q, lin.scale, n, k, kernels::QuantFormat::Int8, weight_scratch.as<bf16>(), stream);
+    gemm->linear(x, weight_scratch.as<bf16>(), lin.bias, y, m, n, k, out_fp32, stream);
+  }
+
   // The forward of a step of at most kMaxGemvRows tokens: each linear layer is one kernels::gemv
   // that streams its weights once, with the RMSNorm in front, SwiGLU and the residual add fused
   // in, so a layer is 4 GEMVs + RoPE/KV write + attention. The residual stream x is updated in
   // place by the O and down projections (the same roundings as add_rms_norm's add).
+  Linear lm_head_linear() const {
+    Linear lin;
+    lin.w = lm_head;
+    return lin;
+  }
+
   void forward_gemv(const StepShape& shape) {
     const int T = shape.num_tokens, H = static_cast<int>(hidden);
     bf16* x = residual.as<bf16>();
@@ -514,17 +696,17 @@ struct CudaBackend::Impl {
     kernels::embedding(embed, device_meta.token_ids, T, H, x, stream);
     for (int l = 0; l < static_cast<int>(layers.size()); ++l) {
       const LayerView& w = layers[static_cast<size_t>(l)];
-      gemv(x, w.qkv, w.qkv_bias, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), T);
+      gemv(x, w.qkv, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), T);
       attention(shape, l);
-      gemv(attn_out.as<bf16>(), w.o, w.o_bias, nullptr, H, static_cast<int>(q_size), E::AddResidual, x, T);
-      gemv(x, w.gate_up, w.gate_up_bias, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), T);
-      gemv(act.as<bf16>(), w.down, w.down_bias, nullptr, H, static_cast<int>(inter), E::AddResidual, x, T);
+      gemv(attn_out.as<bf16>(), w.o, nullptr, H, static_cast<int>(q_size), E::AddResidual, x, T);
+      gemv(x, w.gate_up, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), T);
+      gemv(act.as<bf16>(), w.down, nullptr, H, static_cast<int>(inter), E::AddResidual, x, T);
     }
     // Gather the logits rows of the residual stream, then final norm + LM head in one GEMV.
     if (shape.num_logits_rows == 0) return;
     kernels::embedding(x, device_meta.logits_indices, shape.num_logits_rows, H, final_rows.as<bf16>(), stream);
-    gemv(final_rows.as<bf16>(), lm_head, nullptr, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(),
-        shape.num_logits_rows);
+    gemv(final_rows.as<bf16>(), lm_head_linear(), final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(),
+         shape.num_logits_rows);
   }
 
   // The forward of `shape` (num_tokens rows, num_decode decode sequences first in decode_seqs,
@@ -539,13 +721,13 @@ struct CudaBackend::Impl {
       const LayerView& w = layers[static_cast<size_t>(l)];
       if (l == 0) kernels::rms_norm(x, nullptr, w.input_norm, eps, T, H, n, stream);
       else kernels::add_rms_norm(x, y, w.input_norm, eps, T, H, n, stream);
-      gemm->linear(n, w.qkv, w.qkv_bias, qkv.data(), T, static_cast<int>(qkv_size), H, false, stream);
+      gemm_linear(n, w.qkv, qkv.data(), T, static_cast<int>(qkv_size), H);
       attention(shape, l);
-      gemm->linear(attn_out.as<bf16>(), w.o, w.o_bias, y, T, H, static_cast<int>(q_size), false, stream);
+      gemm_linear(attn_out.as<bf16>(), w.o, y, T, H, static_cast<int>(q_size));
       kernels::add_rms_norm(x, y, w.post_norm, eps, T, H, n, stream);
-      gemm->linear(n, w.gate_up, w.gate_up_bias, gate_up.data(), T, static_cast<int>(2 * inter), H, false, stream);
+      gemm_linear(n, w.gate_up, gate_up.data(), T, static_cast<int>(2 * inter), H);
       kernels::silu_mul(gate_up.as<bf16>(), T, static_cast<int>(inter), act.as<bf16>(), stream);
-      gemm->linear(act.as<bf16>(), w.down, w.down_bias, y, T, H, static_cast<int>(inter), false, stream);
+      gemm_linear(act.as<bf16>(), w.down, y, T, H, static_cast<int>(inter));
     }
     // Final norm over every row (cheap next to the GEMMs), then only the logits rows go through
     // the LM head: the embedding gather picks them.
@@ -609,21 +791,21 @@ struct CudaBackend::Impl {
     const LayerView& w = layers.front();
     const int H = static_cast<int>(hidden);
     using E = kernels::GemvEpilogue;
-    gemv(normed.as<bf16>(), w.qkv, w.qkv_bias, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), rows);
-    gemv(attn_out.as<bf16>(), w.o, w.o_bias, nullptr, H, static_cast<int>(q_size), E::AddResidual, residual.data(), rows);
-    gemv(normed.as<bf16>(), w.gate_up, w.gate_up_bias, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), rows);
-    gemv(act.as<bf16>(), w.down, w.down_bias, nullptr, H, static_cast<int>(inter), E::AddResidual, residual.data(), rows);
-    gemv(final_rows.as<bf16>(), lm_head, nullptr, final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(), rows);
+    gemv(normed.as<bf16>(), w.qkv, w.input_norm, static_cast<int>(qkv_size), H, E::StoreBf16, qkv.data(), rows);
+    gemv(attn_out.as<bf16>(), w.o, nullptr, H, static_cast<int>(q_size), E::AddResidual, residual.data(), rows);
+    gemv(normed.as<bf16>(), w.gate_up, w.post_norm, static_cast<int>(inter), H, E::SwiGlu, act.data(), rows);
+    gemv(act.as<bf16>(), w.down, nullptr, H, static_cast<int>(inter), E::AddResidual, residual.data(), rows);
+    gemv(final_rows.as<bf16>(), lm_head_linear(), final_norm, static_cast<int>(vocab), H, E::StoreF32, logits.data(), rows);
   }
 
   void warm_gemm_plans(int tokens, int logits_rows) {
     // Runs each GEMM shape once on the (uninitialised, unused) activations so its plan exists.
     const int H = static_cast<int>(hidden);
     const LayerView& w = layers.front();
-    gemm->linear(normed.as<bf16>(), w.qkv, w.qkv_bias, qkv.data(), tokens, static_cast<int>(qkv_size), H, false, stream);
-    gemm->linear(attn_out.as<bf16>(), w.o, w.o_bias, proj.data(), tokens, H, static_cast<int>(q_size), false, stream);
-    gemm->linear(normed.as<bf16>(), w.gate_up, w.gate_up_bias, gate_up.data(), tokens, static_cast<int>(2 * inter), H, false, stream);
-    gemm->linear(act.as<bf16>(), w.down, w.down_bias, proj.data(), tokens, H, static_cast<int>(inter), false, stream);
+    gemm_linear(normed.as<bf16>(), w.qkv, qkv.data(), tokens, static_cast<int>(qkv_size), H);
+    gemm_linear(attn_out.as<bf16>(), w.o, proj.data(), tokens, H, static_cast<int>(q_size));
+    gemm_linear(normed.as<bf16>(), w.gate_up, gate_up.data(), tokens, static_cast<int>(2 * inter), H);
+    gemm_linear(act.as<bf16>(), w.down, proj.data(), tokens, H, static_cast<int>(inter));
     gemm->linear(final_rows.as<bf16>(), lm_head, nullptr, logits.data(), logits_rows, static_cast<int>(vocab), H, true, stream);
   }
 
@@ -675,6 +857,15 @@ CudaBackend::~CudaBackend() = default;
 const KvCacheSpec& CudaBackend::kv_cache_spec() const { return impl_->kv_spec; }
 int64_t CudaBackend::vocab_size() const { return impl_->vocab; }
 double CudaBackend::load_seconds() const { return impl_->load_seconds; }
+std::string CudaBackend::linear_description() const {
+  switch (impl_->options.quantization) {
+    case quant::QuantScheme::None: return "bf16";
+    case quant::QuantScheme::Fp8:
+      return impl_->fp8_outer_vector ? "fp8 W8A8 (cuBLASLt scale vectors)" : "fp8 W8A8 (fp32 sums + scale kernel)";
+    case quant::QuantScheme::Int8WeightOnly: return "int8 W8A16";
+  }
+  return "bf16";
+}
 std::optional<DeviceTimeline> CudaBackend::device_timeline() const { return impl_->timeline; }
 
 void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) {

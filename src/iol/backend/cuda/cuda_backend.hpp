@@ -10,6 +10,7 @@
 #include "iol/backend/backend.hpp"
 #include "iol/model/model_config.hpp"
 #include "iol/model/model_weights.hpp"
+#include "iol/quant/quant_scheme.hpp"
 
 namespace iol::backend::cuda {
 
@@ -26,6 +27,9 @@ struct CudaBackendOptions {
   // Steps of at most kernels::kMaxGemvRows tokens run their linear layers through kernels::gemv
   // (norm, SwiGLU and residual fused in) instead of cuBLASLt + separate kernels.
   bool decode_gemv = true;
+  // 8-bit weights of the decoder layers' linear layers, quantized per output channel at load time
+  // (docs/quantization.md); embeddings, norms and the LM head stay bf16.
+  quant::QuantScheme quantization = quant::QuantScheme::None;
   int device = 0;
 };
 
@@ -47,6 +51,8 @@ class CudaBackend final : public Backend {
   std::optional<DeviceTimeline> device_timeline() const override;
 
   double load_seconds() const;
+  // "bf16", "fp8 W8A8 (cuBLASLt scale vectors)", ...: what the linear layers run as.
+  std::string linear_description() const;
   // The KV cache of one layer as host values (bf16 → float), [num_blocks][block_size][kv_heads][head_dim].
   std::vector<float> read_kv_cache(int64_t layer, bool values) const;
 

@@ -17,6 +17,12 @@ namespace iol::backend::cuda::kernels {
 
 constexpr int kMaxGemvRows = 4;
 
+// The weight's element type. 8-bit weights carry one fp32 scale per output row (per channel):
+// y = (Σ x·decode(wq)) · s_w, or with quantize_activations (FP8 W8A8) every CTA quantizes the rows
+// of x per token on the fly, exactly as kernels::quantize_rows does, and
+// y = (Σ decode(xq)·decode(wq)) · s_x · s_w (docs/quantization.md).
+enum class GemvWeights { Bf16, Fp8E4M3, Int8 };
+
 enum class GemvEpilogue {
   StoreBf16,    // out bf16 [m][n]
   StoreF32,     // out fp32 [m][n]
@@ -27,7 +33,10 @@ enum class GemvEpilogue {
 struct GemvParams {
   const __nv_bfloat16* x = nullptr;  // [m][k], rows contiguous
   int m = 0, n = 0, k = 0;           // n: outputs per row (for SwiGlu, half of W's rows)
-  const __nv_bfloat16* w = nullptr;  // [n][k], or [2n][k] for SwiGlu
+  const void* w = nullptr;           // [n][k], or [2n][k] for SwiGlu, of `weights` elements
+  GemvWeights weights = GemvWeights::Bf16;
+  const float* weight_scale = nullptr;  // [n] or [2n] for 8-bit weights
+  bool quantize_activations = false;    // FP8 weights only: x quantized to E4M3 per row
   const __nv_bfloat16* bias = nullptr;         // [n] or [2n]; may be null
   const __nv_bfloat16* norm_weight = nullptr;  // RMSNorm of x first when not null
   float norm_eps = 0.0f;
@@ -38,8 +47,9 @@ struct GemvParams {
   int k_splits = 0;
 };
 
-// Whether gemv() takes these shapes and pointers: 1 <= m <= kMaxGemvRows, k a multiple of 8 up to
-// kMaxGemvK, 16-byte aligned x and w, k_splits 0, 1, 2, 4 or 8. Anything else goes to cuBLAS.
+// Whether gemv() takes these shapes and pointers: 1 <= m <= kMaxGemvRows, k a multiple of 8 (16
+// for 8-bit weights) up to kMaxGemvK, 16-byte aligned x and w, k_splits 0, 1, 2, 4 or 8, and for
+// 8-bit weights a weight_scale and no StoreF32 epilogue. Anything else goes to cuBLAS.
 constexpr int kMaxGemvK = 16384;
 bool gemv_supports(const GemvParams& p);
 
