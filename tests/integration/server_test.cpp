@@ -12,6 +12,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "../support/poison_tensor.hpp"
 #include "../support/server_process.hpp"
 #include "../support/temp_dir.hpp"
 #include "iol/bench/json_schema.hpp"
@@ -269,6 +270,54 @@ TEST(ServerProtection, ClientThatHangsUpAbortsItsRequestAndFreesItsBlocks) {
   EXPECT_EQ(std::stoi(m[1]), 8);
   // They were aborted, not run to the end: far fewer than 8 × 1500 tokens were generated.
   EXPECT_LT(server.metric("vllm:generation_tokens_total"), 8 * 1500 / 2);
+}
+
+// A request the model fails (NaN logits: token 7's embedding is poisoned) gets a 500 with the
+// engine's reason, plain or streamed; the other requests of the same call are aborted and free
+// their blocks; the server goes on serving.
+TEST(ServerProtection, RequestWithNonFiniteLogitsGets500AndTheServerServesOn) {
+  testing::TempDir dir;
+  run_output("model create --preset tiny --dtype f32 --out " + dir.str("m"));
+  testing::poison_tensor(dir.str("m/model.safetensors"), "model.embed_tokens.weight", 7, 1);
+  testing::ServerProcess server("--model " + dir.str("m") + " --backend cpu", dir.str("err"));
+  const Json poisoned = {{"prompt", Json::array({256, 7})}, {"max_tokens", 4}, {"temperature", 0}, {"ignore_eos", true}};
+  auto r = server.post("/v1/completions", poisoned.dump());
+  EXPECT_EQ(r.status, 500) << r.body;
+  Json body = Json::parse(r.body, nullptr, false);
+  EXPECT_NE(body["error"]["message"].get<std::string>().find("non-finite logits"), std::string::npos) << r.body;
+  EXPECT_EQ(body["error"]["type"], "server_error");
+
+  Json streamed = poisoned;
+  streamed["stream"] = true;
+  r = server.post("/v1/completions", streamed.dump());
+  EXPECT_EQ(r.status, 200);
+  ASSERT_GE(r.events.size(), 2u) << r.body;
+  EXPECT_EQ(r.events.back(), "[DONE]");
+  Json last = Json::parse(r.events[r.events.size() - 2], nullptr, false);
+  EXPECT_NE(last["error"]["message"].get<std::string>().find("non-finite logits"), std::string::npos) << r.body;
+
+  // Two prompts in one call, one poisoned: the call fails and the clean one is aborted.
+  Json both = {{"prompt", Json::array({Json::array({256, 9}), Json::array({256, 7})})}, {"max_tokens", 200},
+               {"temperature", 0}, {"ignore_eos", true}};
+  r = server.post("/v1/completions", both.dump());
+  EXPECT_EQ(r.status, 500) << r.body;
+
+  Json clean = {{"prompt", Json::array({256, 9})}, {"max_tokens", 4}, {"temperature", 0}, {"ignore_eos", true},
+                {"return_token_ids", true}};
+  r = server.post("/v1/completions", clean.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  EXPECT_EQ(Json::parse(r.body)["choices"][0]["token_ids"].size(), 4u);
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(20);
+  while (std::chrono::steady_clock::now() < deadline &&
+         (server.metric("vllm:num_requests_running") != 0 || server.metric("iol:kv_cache_used_blocks") != 0))
+    std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  EXPECT_EQ(server.metric("vllm:num_requests_running"), 0);
+  EXPECT_EQ(server.metric("iol:kv_cache_used_blocks"), 0);
+  const std::string metrics = server.get("/metrics").body;
+  std::smatch m;
+  ASSERT_TRUE(std::regex_search(metrics, m, std::regex("vllm:request_success_total\\{[^}]*finished_reason=\"error\"\\} ([0-9]+)")));
+  EXPECT_EQ(std::stoi(m[1]), 3);
+  EXPECT_EQ(server.get("/health").status, 200);
 }
 
 TEST(ServerProtection, SigtermLetsInFlightRequestsFinishThenExits) {

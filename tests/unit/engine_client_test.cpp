@@ -17,7 +17,8 @@ constexpr int64_t kVocab = 64;
 // The mock model, failing from the `fail_at`-th execute on (as a CUDA error would).
 class FailingBackend final : public backend::Backend {
  public:
-  FailingBackend(int64_t blocks, int64_t block_size, int fail_at) : mock_(blocks, block_size, kVocab), fail_at_(fail_at) {}
+  FailingBackend(int64_t blocks, int64_t block_size, int fail_at, int poison_at = 1 << 30)
+      : mock_(blocks, block_size, kVocab), fail_at_(fail_at), poison_at_(poison_at) {}
   std::string name() const override { return "failing"; }
   const backend::KvCacheSpec& kv_cache_spec() const override { return mock_.kv_cache_spec(); }
   int64_t vocab_size() const override { return kVocab; }
@@ -25,6 +26,8 @@ class FailingBackend final : public backend::Backend {
     if (++calls_ >= fail_at_) fail("cuda: an illegal memory access was encountered (simulated)");
     std::this_thread::sleep_for(std::chrono::milliseconds(2));  // a step takes time, so an abort lands mid-request
     mock_.execute(batch, sampling, out);
+    // The sampler's answer to NaN/Inf logits in row 0 (sampling::kInvalidToken): that request fails.
+    if (calls_ == poison_at_ && !out.tokens.empty()) out.tokens[0] = -1;
   }
   void compute_logits(const backend::ForwardBatch& batch, std::span<float> logits) override { mock_.compute_logits(batch, logits); }
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override { mock_.copy_blocks(copies); }
@@ -32,6 +35,7 @@ class FailingBackend final : public backend::Backend {
  private:
   testing::MockBackend mock_;
   int fail_at_;
+  int poison_at_;
   int calls_ = 0;
 };
 
@@ -123,6 +127,51 @@ TEST(EngineClient, BackendFailureEndsEveryInFlightStreamWithTheError) {
   } catch (const Error& e) {
     EXPECT_NE(std::string(e.what()).find("engine failed"), std::string::npos);
   }
+}
+
+// A request the engine fails (non-finite logits) ends its stream with the reason as an error;
+// the engine lives on and the other request completes.
+TEST(EngineClient, RequestFailureEndsThatStreamWithItsReason) {
+  EngineConfig config = small_config();
+  model::ModelConfig model;
+  model.vocab_size = kVocab;
+  FailingBackend backend(config.num_kv_blocks, config.block_size, 1 << 30, 3);
+  Engine engine(config, backend, model, nullptr);
+  EngineClient client(engine);
+  sampling::SamplingParams params;
+  params.max_tokens = 10;
+  params.ignore_eos = true;
+  std::vector<std::shared_ptr<OutputStream>> streams;
+  for (int i = 0; i < 2; ++i) {
+    streams.push_back(std::make_shared<OutputStream>(1));
+    client.add_request({1, 2, static_cast<int32_t>(i)}, params, streams.back());
+  }
+  std::thread engine_thread([&] { client.run(); });
+  int failed = 0, completed = 0;
+  for (auto& s : streams) {
+    bool finished = false;
+    while (!finished)
+      for (const auto& e : s->wait_and_take()) {
+        if (!e.finished) continue;
+        finished = true;
+        if (e.finish_reason == FinishReason::Error) {
+          ++failed;
+          EXPECT_NE(e.error.find("non-finite logits"), std::string::npos) << e.error;
+        } else {
+          ++completed;
+          EXPECT_EQ(e.finish_reason, FinishReason::Length);
+          EXPECT_TRUE(e.error.empty());
+        }
+      }
+    EXPECT_TRUE(s->done());
+  }
+  EXPECT_EQ(failed, 1);
+  EXPECT_EQ(completed, 1);
+  EXPECT_FALSE(client.dead());
+  client.stop();
+  engine_thread.join();
+  EXPECT_EQ(client.snapshot().stats.blocks.num_used_blocks, 0);
+  EXPECT_EQ(client.check_invariants(), "");
 }
 
 }  // namespace

@@ -68,6 +68,9 @@ RequestId EngineClient::add_request(std::vector<int32_t> prompt_ids, const sampl
     }
     if (out.finished) {
       event.finish_reason = seq.finish_reason();
+      // A request the engine failed (non-finite logits) ends its stream with the reason, as a
+      // backend failure does, instead of looking like a normal finish.
+      if (event.finish_reason == FinishReason::Error) event.error = seq.error();
       event.num_prompt_tokens = seq.num_prompt_tokens();
       event.num_output_tokens = seq.num_output_tokens();
       event.num_cached_prompt_tokens = seq.num_cached_prompt_tokens;

@@ -28,7 +28,7 @@ struct OutputEvent {
   std::string text;       // text that became final with this token (stop strings held back)
   bool finished = false;
   FinishReason finish_reason = FinishReason::None;
-  std::string error;      // set when the engine failed: the request did not complete
+  std::string error;      // set when the engine or this request failed: the request did not complete
   // Set on the finishing event: counts and engine-clock times (seconds, Engine::now()).
   int64_t num_prompt_tokens = 0;
   int64_t num_output_tokens = 0;

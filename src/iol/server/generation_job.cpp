@@ -135,11 +135,21 @@ std::string GenerationJob::poll() {
   const size_t n = static_cast<size_t>(prepared_.request.params.n);
   for (size_t p = 0; p < streams_.size(); ++p) {
     for (engine::OutputEvent& e : streams_[p]->take()) {
+      const size_t index = p * n + static_cast<size_t>(e.sample_index);
       if (!e.error.empty()) {
-        error_ = ApiError(500, e.error, "", "server_error");
+        if (!error_) error_ = ApiError(500, e.error, "", "server_error");
+        // A request the engine failed (FinishReason::Error) is counted as such; after an engine
+        // failure (no reason) nothing finished.
+        if (e.finish_reason == engine::FinishReason::Error && index < choices_.size() && !choices_[index].finished) {
+          choices_[index].finished = true;
+          choices_[index].finish_reason = engine::FinishReason::Error;
+          FinishedSample s;
+          s.reason = engine::FinishReason::Error;
+          s.output_tokens = e.num_output_tokens;
+          metrics_.on_sample_finished(s);
+        }
         continue;
       }
-      const size_t index = p * n + static_cast<size_t>(e.sample_index);
       if (index >= choices_.size()) continue;
       Choice& c = choices_[index];
       if (c.finished) continue;

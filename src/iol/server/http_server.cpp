@@ -48,12 +48,25 @@ struct Connection {
   asio::steady_timer wake;
   bool watching = false;
   bool disconnected = false;
+  // A wake that came while the coroutine was not sleeping (e.g. during a write): the next sleep
+  // returns at once. (OutputStream wakes only when its queue goes from empty to non-empty, so a
+  // wake lost here would leave the stream asleep for good.)
+  bool woken = false;
 };
 
+// On the connection's strand.
+void wake_up(Connection& c) {
+  c.woken = true;
+  c.wake.cancel();
+}
+
 asio::awaitable<void> sleep_until_woken(Connection& c) {
-  c.wake.expires_at(asio::steady_timer::time_point::max());
-  error_code ec;
-  co_await c.wake.async_wait(redirect(ec));
+  if (!c.woken) {
+    c.wake.expires_at(asio::steady_timer::time_point::max());
+    error_code ec;
+    co_await c.wake.async_wait(redirect(ec));
+  }
+  c.woken = false;
 }
 
 // Reads while a request runs: the client sends nothing then, so end of stream or an error means
@@ -64,7 +77,7 @@ asio::awaitable<void> watch_disconnect(std::shared_ptr<Connection> c) {
   if (!ec) c->buffer.commit(n);
   else if (ec != asio::error::operation_aborted) c->disconnected = true;
   c->watching = false;
-  c->wake.cancel();
+  wake_up(*c);
 }
 
 }  // namespace
@@ -141,7 +154,7 @@ struct HttpServer::Impl {
     auto executor = c->stream.get_executor();
     engine::OutputStream::Waker waker = [weak, executor] {
       asio::post(executor, [weak] {
-        if (auto conn = weak.lock()) conn->wake.cancel();
+        if (auto conn = weak.lock()) wake_up(*conn);
       });
     };
     std::unique_ptr<GenerationJob> job;
@@ -181,8 +194,10 @@ struct HttpServer::Impl {
       if (job->done() || c->disconnected) break;
       if (ok) co_await sleep_until_woken(*c);
     }
+    // A client that left frees its KV blocks at the next step; so do the other requests of a job
+    // one of whose requests failed (its response is the error).
+    if (!ok || c->disconnected || job->error()) job->abort(service.client());
     if (!ok || c->disconnected) {
-      job->abort(service.client());  // frees its KV blocks at the next step
       ok = false;
     } else if (job->streaming()) {
       co_await asio::async_write(c->stream, http::make_chunk_last(), redirect(ec));

@@ -37,6 +37,7 @@ void ServerMetrics::on_sample_finished(const FinishedSample& s) {
     case engine::FinishReason::Stop: ++finished_stop_; break;
     case engine::FinishReason::Length: ++finished_length_; break;
     case engine::FinishReason::Abort: ++finished_abort_; break;
+    case engine::FinishReason::Error: ++finished_error_; break;
     case engine::FinishReason::None: break;
   }
   if (s.ttft_s >= 0) ttft_.observe(s.ttft_s);
@@ -75,6 +76,7 @@ std::string ServerMetrics::render(const std::string& model_name, const engine::E
   out += fmt::format("vllm:request_success_total{{{},finished_reason=\"stop\"}} {}\n", labels, finished_stop_.load());
   out += fmt::format("vllm:request_success_total{{{},finished_reason=\"length\"}} {}\n", labels, finished_length_.load());
   out += fmt::format("vllm:request_success_total{{{},finished_reason=\"abort\"}} {}\n", labels, finished_abort_.load());
+  out += fmt::format("vllm:request_success_total{{{},finished_reason=\"error\"}} {}\n", labels, finished_error_.load());
   out += "# HELP iol:http_responses_total HTTP responses by status class.\n# TYPE iol:http_responses_total counter\n";
   for (size_t c = 1; c <= 5; ++c)
     out += fmt::format("iol:http_responses_total{{{},status=\"{}xx\"}} {}\n", labels, c, responses_by_class_[c].load());

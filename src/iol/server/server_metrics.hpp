@@ -53,7 +53,7 @@ class ServerMetrics {
 
  private:
   std::atomic<int64_t> prompt_tokens_{0}, generation_tokens_{0};
-  std::atomic<int64_t> finished_stop_{0}, finished_length_{0}, finished_abort_{0};
+  std::atomic<int64_t> finished_stop_{0}, finished_length_{0}, finished_abort_{0}, finished_error_{0};
   std::array<std::atomic<int64_t>, 6> responses_by_class_{};  // 1xx..5xx, index by status / 100
   Histogram ttft_, tpot_, e2e_, queue_;
 };
