@@ -18,6 +18,7 @@ packages=(
   libyaml-cpp-dev      # bench scenario files (linked statically: sonames differ between Debian 12 and Ubuntu 24.04)
   libutf8proc-dev      # Unicode NFC normalization for tokenizers (linked statically)
   python3              # the CLI fuzzer (tests/fuzz/cli_fuzz.py) and the baseline's stdlib tests
+  libboost-dev         # Boost.Asio/Beast for the HTTP server and the HTTP bench client (header-only)
 )
 if [[ ${1:-} == --test ]]; then
   packages+=(

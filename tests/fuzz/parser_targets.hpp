@@ -20,6 +20,7 @@
 #include "iol/core/error.hpp"
 #include "iol/model/model_config.hpp"
 #include "iol/model/safetensors.hpp"
+#include "iol/server/openai_request.hpp"
 #include "iol/tokenizer/chat_template.hpp"
 #include "iol/tokenizer/incremental_detokenizer.hpp"
 #include "iol/tokenizer/tokenizer.hpp"
@@ -27,11 +28,11 @@
 
 namespace iol::fuzz {
 
-enum class ParserTarget { kSafetensors, kModelConfig, kTokenizerJson, kEncode, kChatTemplate };
+enum class ParserTarget { kSafetensors, kModelConfig, kTokenizerJson, kEncode, kChatTemplate, kOpenAiRequest };
 
-inline constexpr std::array<ParserTarget, 5> kParserTargets = {ParserTarget::kSafetensors, ParserTarget::kModelConfig,
+inline constexpr std::array<ParserTarget, 6> kParserTargets = {ParserTarget::kSafetensors, ParserTarget::kModelConfig,
                                                                ParserTarget::kTokenizerJson, ParserTarget::kEncode,
-                                                               ParserTarget::kChatTemplate};
+                                                               ParserTarget::kChatTemplate, ParserTarget::kOpenAiRequest};
 
 // Folder of tests/fixtures/fuzz_regressions/ holding regression inputs for the target.
 inline const char* regression_folder(ParserTarget target) {
@@ -41,6 +42,7 @@ inline const char* regression_folder(ParserTarget target) {
     case ParserTarget::kTokenizerJson: return "tokenizer_json";
     case ParserTarget::kEncode: return "encode";
     case ParserTarget::kChatTemplate: return "chat_template";
+    case ParserTarget::kOpenAiRequest: return "openai_request";
   }
   return "?";
 }
@@ -116,6 +118,13 @@ inline void run_parser_target(ParserTarget target, std::span<const std::byte> in
         "tools": [{"type": "function", "function": {"name": "f", "parameters": {"type": "object"}}}]})"), "fuzz");
       tokenizer::ChatTemplate chat_template(std::string(text), "fuzz.jinja", {{"bos_token", "<s>"}, {"eos_token", "</s>"}});
       (void)chat_template.render(request);
+      return;
+    }
+    case ParserTarget::kOpenAiRequest: {
+      // A request body of either endpoint (bit 2 of the selector picks chat), as iol serve parses it.
+      const auto body = server::parse_json_body(text);
+      (void)server::parse_generation_request(
+          body, add_special_tokens ? server::Endpoint::ChatCompletions : server::Endpoint::Completions);
       return;
     }
   }

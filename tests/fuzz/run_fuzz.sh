@@ -27,6 +27,7 @@ sources=(
   "$src/src/iol/tokenizer/text_pipeline.cpp"
   "$src/src/iol/tokenizer/tokenizer.cpp"
   "$src/src/iol/tokenizer/vocabulary.cpp"
+  "$src/src/iol/server/openai_request.cpp"
 )
 binary="$out/parsers_fuzz"
 newest_source=$(ls -t "${sources[@]}" "$src/tests/fuzz/parser_targets.hpp" "$0" | head -1)
@@ -39,13 +40,16 @@ printf '\x00\x36\x00\x00\x00\x00\x00\x00\x00{"w":{"dtype":"F32","shape":[1],"dat
 printf '\x01{"architectures":["LlamaForCausalLM"],"vocab_size":32,"hidden_size":8,"intermediate_size":16,"num_hidden_layers":1,"num_attention_heads":2,"rope_scaling":{"rope_type":"llama3","factor":8,"low_freq_factor":1,"high_freq_factor":4,"original_max_position_embeddings":64}}' > "$out/corpus/seed_config"
 printf '\x02{"model":{"type":"BPE","vocab":{"a":0,"\\u0120b":1}},"decoder":{"type":"ByteLevel"},"added_tokens":[{"id":2,"content":"<s>","special":true}]}' > "$out/corpus/seed_tokenizer"
 printf '\x03Hello world! caf\xc3\xa9 \xe4\xb8\xad\xe6\x96\x87 <|begin_of_text|> abab\xff\xfe 123456\n\t' > "$out/corpus/seed_encode"
-printf '\x0d a <s> aa\xcc\x81 \xf0\x9f\x98\x80' > "$out/corpus/seed_encode_sp"
+printf '\x0f a <s> aa\xcc\x81 \xf0\x9f\x98\x80' > "$out/corpus/seed_encode_sp"
+printf '\x05{"model": "tiny", "prompt": [1, 2, 3], "max_tokens": 4, "temperature": 0.5, "stop": ["a", "b"], "logprobs": 2, "n": 2, "stream": true, "stream_options": {"include_usage": true}}' > "$out/corpus/seed_completion"
+printf '\x0b{"messages": [{"role": "user", "content": [{"type": "text", "text": "hi"}]}], "tools": [{"type": "function", "function": {"name": "f"}}], "top_logprobs": 1, "logprobs": true, "max_completion_tokens": 3, "chat_template_kwargs": {"x": 1}}' > "$out/corpus/seed_chat"
 # Chat templates: our Llama 2 one, and one using most constructs of the subset.
 { printf '\x04'; cat "$src/chat_templates/llama-2-chat.jinja"; } > "$out/corpus/seed_template_llama2"
 printf '%s' $'\x04{%- set ns = namespace(n=0) -%}{% macro m(x, y=2) %}{{ x ~ y }}{% endmacro %}{% for msg in messages[::-1] if msg.role != "tool" %}{% set ns.n = ns.n + loop.index %}{{ m(msg.content|trim, y=loop.revindex0) }}{% if msg.tool_calls is defined %}{% for c in msg.tool_calls %}{{ c.function.arguments|tojson(indent=2) }}{% endfor %}{% elif "</think>" in msg.content %}{{ msg.content.split("</think>")[-1].lstrip() }}{% else %}{{ (msg.content * 2)[1:-1]|upper }}{% endif %}{% endfor %}{{ tools|map(attribute="function.name")|join(", ") }}{{ ns.n if ns.n > 3 else raise_exception("few") }}' > "$out/corpus/seed_template_constructs"
 # Past crashes (tests/fixtures/fuzz_regressions/<folder>/, stored without the selector byte) seed
-# their parser again; encoder inputs go in twice, without and with special tokens (13 % 5 == 3, bit 2 set).
-declare -A selectors=([safetensors]='\x00' [config]='\x01' [tokenizer_json]='\x02' [encode]='\x03 \x0d' [chat_template]='\x04')
+# their parser again; encoder inputs go in twice, without and with special tokens (15 % 6 == 3, bit 2 set),
+# request bodies as completions (5) and chat (11 % 6 == 5, bit 2 set).
+declare -A selectors=([safetensors]='\x00' [config]='\x01' [tokenizer_json]='\x02' [encode]='\x03 \x0f' [chat_template]='\x04' [openai_request]='\x05 \x0b')
 for folder in "${!selectors[@]}"; do
   for input in "$src/tests/fixtures/fuzz_regressions/$folder"/*; do
     [[ -f $input ]] || continue

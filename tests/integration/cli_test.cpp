@@ -14,6 +14,7 @@
 #include <vector>
 #include <nlohmann/json.hpp>
 
+#include "../support/poison_tensor.hpp"
 #include "../support/temp_dir.hpp"
 #include "iol/core/error.hpp"
 #include "iol/core/thread_pool.hpp"
@@ -384,29 +385,11 @@ TEST(CliHardening, TokenizerPostProcessorReferencesAreChecked) {
                         "post_processor.special_tokens has no entry '<bos>'", "TemplateProcessing");
 }
 
-// Writes NaN over the f32 values of `tensor` (rows [first_row, first_row + rows) of a 2-D tensor) in place.
-void poison_tensor(const std::string& file, const std::string& tensor, int64_t first_row = 0, int64_t rows = -1) {
-  std::ifstream in(file, std::ios::binary);
-  uint64_t header_len = 0;
-  in.read(reinterpret_cast<char*>(&header_len), 8);
-  std::string header(header_len, '\0');
-  in.read(header.data(), static_cast<std::streamsize>(header_len));
-  const nlohmann::json entry = nlohmann::json::parse(header)[tensor];
-  ASSERT_EQ(entry["dtype"], "F32");
-  const int64_t begin = entry["data_offsets"][0], end = entry["data_offsets"][1];
-  const int64_t row_bytes = entry["shape"].size() == 2 ? entry["shape"][1].get<int64_t>() * 4 : end - begin;
-  const int64_t from = begin + first_row * row_bytes, to = rows < 0 ? end : from + rows * row_bytes;
-  std::fstream out(file, std::ios::binary | std::ios::in | std::ios::out);
-  out.seekp(static_cast<std::streamoff>(8 + header_len + from));
-  const float nan = std::numeric_limits<float>::quiet_NaN();
-  for (int64_t i = from; i < to; i += 4) out.write(reinterpret_cast<const char*>(&nan), 4);
-}
-
 TEST(CliHardening, NonFiniteLogitsFailThatRequestOnly) {
   testing::TempDir dir;
   ASSERT_EQ(run("model create --preset tiny --dtype f32 --out " + dir.str("m")).exit_code, 0);
   // Token 7's embedding row is NaN: a prompt holding it gets NaN logits; others are untouched.
-  poison_tensor(dir.str("m/model.safetensors"), "model.embed_tokens.weight", 7, 1);
+  testing::poison_tensor(dir.str("m/model.safetensors"), "model.embed_tokens.weight", 7, 1);
   const std::string flags = " --max-tokens 4 --temperature 0 --ignore-eos --output-ids";
   expect_one_line_error(run_bounded("generate --model " + dir.str("m") + " --prompt-ids 256,7" + flags), 1,
                         "non-finite logits (NaN or Inf)", "poisoned prompt");

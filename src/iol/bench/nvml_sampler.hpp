@@ -53,6 +53,8 @@ class NvmlSampler {
 
   void start();
   TelemetrySummary stop();
+  // The device's total-energy counter now (joules since the driver loaded), when it has one.
+  std::optional<double> total_energy_j() const { return available() ? read_energy_j() : std::nullopt; }
 
  private:
   struct Sample {

@@ -4,12 +4,12 @@
 
 #include <chrono>
 #include <cstdio>
-#include <functional>
-#include <limits>
-#include <optional>
 #include <cstdlib>
 #include <filesystem>
 #include <fstream>
+#include <functional>
+#include <limits>
+#include <optional>
 #include <memory>
 #include <random>
 
@@ -18,6 +18,7 @@
 
 #include "iol/backend/backend_factory.hpp"
 #include "iol/bench/environment.hpp"
+#include "iol/bench/http_runner.hpp"
 #include "iol/bench/metrics.hpp"
 #include "iol/bench/nvml_sampler.hpp"
 #include "iol/bench/parity_logits.hpp"
@@ -72,6 +73,8 @@ struct BenchOptions {
   std::function<bool(const char*)> given;  // whether a flag was on the command line
   std::string ablation;               // --ablation SCENARIO: run the lever ablation on it
   nlohmann::json ablation_record;     // set per step by the ablation: the record's `ablation`
+  // --target: an OpenAI-compatible server instead of the in-process engine.
+  std::string target, endpoint = "completions", api_key, tokenizer_dir, target_name;
 };
 
 // A flag that does not apply to the run is an error, never silently ignored.
@@ -155,11 +158,173 @@ std::string make_run_id() {
 
 void run_ablation(const BenchOptions& o);
 
+// What a record says about the thing measured (the "engine" object), and the runner per point.
+struct BenchTarget {
+  nlohmann::json engine;
+  std::function<std::unique_ptr<bench::Runner>()> make_runner;
+  std::function<double()> now;  // seconds, for progress
+};
+
+// One record per sweep point, appended to the results file opened (and checked) before anything
+// ran; SIGINT/SIGTERM ends the current point, which is recorded as interrupted, and no later one runs.
+void run_sweep(const BenchOptions& o, const bench::WorkloadSpec& spec, const bench::Slo& slo,
+               const std::vector<bench::BenchRequest>& requests, const BenchTarget& target, const nlohmann::json& ceilings,
+               bench::JsonlAppender& results, bench::JsonlAppender& traces) {
+  bench::NvmlSampler nvml(o.nvml_library);
+  const nlohmann::json environment = bench::collect_environment(nvml);
+  const std::string base_id = make_run_id();
+  const auto points = bench::sweep_points(spec);
+  InterruptGuard interrupt;
+  for (size_t p = 0; p < points.size(); ++p) {
+    const bench::SweepPoint& point = points[p];
+    std::unique_ptr<bench::Runner> runner = target.make_runner();
+    runner->set_stop_flag(&InterruptGuard::received());
+    Progress progress(o.quiet, fmt::format("{} {}", spec.name, point.label()));
+    const double start = target.now();
+    nvml.start();
+    auto traces_of_point = runner->run(requests, point, spec, [&](int64_t done, int64_t total, int64_t tokens) {
+      progress.update(done, total, tokens, target.now() - start);
+    });
+    bench::TelemetrySummary telemetry = nvml.stop();
+    bench::RunMetrics metrics = bench::compute_run_metrics(traces_of_point, slo);
+    const int signal = InterruptGuard::received().load();
+
+    const std::string run_id = points.size() == 1 ? base_id : fmt::format("{}-{}", base_id, p);
+    std::optional<double> energy = telemetry.energy_counter_j ? telemetry.energy_counter_j : telemetry.energy_integrated_j;
+    auto optional_json = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
+    std::optional<double> j_per_token, tokens_per_s_per_w;
+    if (energy && metrics.total_output_tokens > 0) j_per_token = *energy / static_cast<double>(metrics.total_output_tokens);
+    if (telemetry.mean_power_w && *telemetry.mean_power_w > 0) tokens_per_s_per_w = metrics.output_throughput / *telemetry.mean_power_w;
+    nlohmann::json workload = spec.to_json();
+    workload["sweep"] = {{"mode", bench::arrival_mode_name(point.mode)},
+                         {"concurrency", point.mode == bench::ArrivalMode::Closed ? nlohmann::json(point.concurrency) : nlohmann::json(nullptr)},
+                         {"request_rate", point.mode == bench::ArrivalMode::Poisson ? nlohmann::json(point.request_rate) : nlohmann::json(nullptr)},
+                         {"label", point.label()}};
+    nlohmann::json engine = target.engine;
+    engine["runner"] = runner->name();
+    nlohmann::json record = {
+        {"schema_version", bench::kResultsSchemaVersion},
+        {"run_id", run_id},
+        {"tag", o.tag},
+        {"engine", engine},
+        {"workload", workload},
+        {"slo", slo.to_json()},
+        {"metrics", metrics.to_json()},
+        {"energy", {{"energy_j", optional_json(energy)},
+                    {"source", telemetry.energy_counter_j ? "counter" : telemetry.energy_integrated_j ? "power_integration" : "none"},
+                    {"j_per_output_token", optional_json(j_per_token)},
+                    {"output_tokens_per_s_per_w", optional_json(tokens_per_s_per_w)}}},
+        {"telemetry", telemetry.to_json()},
+        {"target", runner->target_stats()},
+        {"process", bench::process_stats()},
+        {"environment", environment},
+        {"requests_file", traces.path()}};
+    if (!ceilings.is_null()) record["ceilings"] = ceilings;
+    if (!o.ablation_record.is_null()) record["ablation"] = o.ablation_record;
+    record["status"] = signal ? "interrupted" : "complete";
+    results.append(record);
+    bench::append_request_traces(traces, run_id, traces_of_point);
+    const nlohmann::json& idle = record["target"].value("device_idle_fraction", nlohmann::json(nullptr));
+    const std::string device_idle = idle.is_number() ? fmt::format("; device idle {:.1f}%", 100.0 * idle.get<double>()) : "";
+    fmt::print(stderr, "iol bench: {} {}: {} ok, {} failed, {} aborted in {:.2f} s; {:.2f} req/s, {:.1f} output tok/s; "
+               "TTFT p50 {:.1f} ms; TPOT p50 {:.2f} ms{} → {}\n", spec.name, point.label(), metrics.num_completed,
+               metrics.num_failed, metrics.num_aborted, metrics.duration_s, metrics.request_throughput,
+               metrics.output_throughput, metrics.ttft_ms.median, metrics.tpot_ms.median, device_idle, o.out);
+    if (signal) {
+      fmt::print(stderr, "iol: error: interrupted by signal {}: point {} of {} recorded as interrupted in {}; later "
+                 "points were not run\n", signal, p + 1, points.size(), o.out);
+      throw Interrupted(signal);
+    }
+    if (metrics.num_failed > 0) {
+      std::string first_error;
+      int64_t first_index = -1;
+      for (const auto& t : traces_of_point)
+        if (t.status == bench::RequestStatus::Failed && first_error.empty()) {
+          first_error = t.error;
+          first_index = t.index;
+        }
+      if (metrics.num_completed == 0)
+        fail("every request failed at {} (recorded in {}); the first error: {}", point.label(), o.out, first_error);
+      fmt::print(stderr, "iol bench: first failure: request {}: {}\n", first_index, first_error);
+    }
+  }
+}
+
+// --target URL: the workload over HTTP. The tokenizer and vocabulary come from --model DIR,
+// --preset or --tokenizer DIR; --model NAME (not a directory) is only the name sent.
+void run_bench_http(BenchOptions o) {
+  bench::HttpRunnerOptions http;
+  http.target = bench::HttpTarget::parse(o.target);
+  http.endpoint = o.endpoint;
+  http.api_key = o.api_key.empty() && std::getenv("OPENAI_API_KEY") ? std::getenv("OPENAI_API_KEY") : o.api_key;
+  std::string model_name;
+  if (!o.model.model_dir.empty() && !std::filesystem::is_directory(o.model.model_dir)) {
+    model_name = o.model.model_dir;
+    o.model.model_dir.clear();
+  } else if (!o.model.model_dir.empty()) {
+    model_name = std::filesystem::path(o.model.model_dir).lexically_normal().filename().string();
+  }
+  bench::WorkloadSpec spec = make_spec(o);
+  bench::Slo slo = o.slo.empty() ? bench::Slo{} : bench::Slo::parse(o.slo);
+  // The results file is opened and checked before the server is contacted (as in-process).
+  std::vector<std::string> inputs = {o.scenario, spec.dataset, o.tokenizer_dir};
+  if (!o.model.model_dir.empty()) inputs.push_back(o.model.model_dir + "/config.json");
+  const std::string traces_path = bench::traces_path_for(o.out);
+  check_output_path(o.out, "--out", inputs, /*appends_records=*/true);
+  if (same_file(o.out, traces_path)) throw UsageError(fmt::format("--out {}: names the request-traces file", o.out));
+  bench::JsonlAppender results(o.out), traces(traces_path);
+  std::unique_ptr<tokenizer::Tokenizer> tokenizer;
+  int64_t vocab_size = 0;
+  std::string architecture;
+  if (!o.model.model_dir.empty() || !o.model.preset.empty()) {
+    model::LoadedModel loaded = model::load_model(o.model.to_source(), /*load_weights=*/false);
+    tokenizer = load_tokenizer(o.model, loaded.config);
+    vocab_size = loaded.config.vocab_size;
+    architecture = loaded.config.architecture;
+    if (model_name.empty()) model_name = o.model.preset;
+  }
+  if (!o.tokenizer_dir.empty()) tokenizer = tokenizer::Tokenizer::from_directory(o.tokenizer_dir);
+  if (vocab_size == 0 && tokenizer) vocab_size = static_cast<int64_t>(tokenizer->vocabulary().size());
+  if (vocab_size == 0)
+    throw UsageError("--target needs the model's vocabulary to draw prompts: pass --model DIR, --preset NAME or --tokenizer DIR");
+  const bench::ServedModel served = bench::first_served_model(http.target, http.api_key);
+  if (o.model.model_dir.empty() && o.model.preset.empty() && model_name.empty()) model_name = served.id;
+  if (model_name.empty() || (!o.model.preset.empty() && served.id != model_name)) model_name = served.id;
+  http.model = model_name;
+  http.tokenizer = tokenizer.get();
+  std::vector<bench::BenchRequest> requests = bench::make_requests(spec, vocab_size, tokenizer.get());
+  if (!o.quiet)
+    fmt::print(stderr, "iol bench: {} requests to {} ({} endpoint, model '{}', served by {})\n", requests.size(),
+               http.target.url(), http.endpoint, model_name, served.owned_by.empty() ? "?" : served.owned_by);
+  BenchTarget target;
+  target.engine = {{"name", !o.target_name.empty() ? o.target_name : !served.owned_by.empty() ? served.owned_by : "openai-compatible"},
+                   {"backend", "remote"},
+                   {"model", model_name},
+                   {"url", http.target.url()},
+                   {"endpoint", http.endpoint},
+                   {"levers", {{"batching", "unknown"}, {"kv_layout", "unknown"}, {"prefix_caching", nullptr},
+                               {"chunked_prefill", nullptr}, {"quantization", "unknown"}, {"speculative_decoding", "unknown"}}},
+                   {"config", {{"block_size", nullptr}, {"max_num_seqs", nullptr}, {"max_num_batched_tokens", nullptr},
+                               {"max_model_len", nullptr}}}};
+  if (!architecture.empty()) target.engine["architecture"] = architecture;
+  target.make_runner = [http] { return std::make_unique<bench::HttpRunner>(http); };
+  const auto t0 = std::chrono::steady_clock::now();
+  target.now = [t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  run_sweep(o, spec, slo, requests, target, nullptr, results, traces);
+}
+
 void run_bench(const BenchOptions& o) {
   if (o.list_backends) {
     for (const auto& name : backend::available_backends()) fmt::print("{}\n", name);
     return;
   }
+  if (!o.target.empty()) {
+    for (const char* flag : {"--ablation", "--export-requests", "--parity-logits", "--parity-requests", "--measure-ceilings"})
+      refuse_unless(o, flag, false, "--target measures a server over HTTP; it runs no engine in this process");
+    return run_bench_http(o);
+  }
+  for (const char* flag : {"--endpoint", "--api-key", "--tokenizer", "--target-name"})
+    refuse_unless(o, flag, false, "it needs --target URL");
   if (!o.ablation.empty()) return run_ablation(o);
   const bool measuring = o.export_requests.empty() && o.parity_logits.empty();
   if (!o.export_requests.empty() && !o.parity_logits.empty())
@@ -256,44 +421,10 @@ void run_bench(const BenchOptions& o) {
       fmt::print(stderr, "iol bench: --measure-ceilings: the {} backend cannot measure them; none recorded\n", backend.name());
     }
   }
-  bench::NvmlSampler nvml(o.nvml_library);
-  const nlohmann::json environment = bench::collect_environment(nvml);
-  const std::string base_id = make_run_id();
-  const auto points = bench::sweep_points(spec);
-  InterruptGuard interrupt;
-  for (size_t p = 0; p < points.size(); ++p) {
-    const bench::SweepPoint& point = points[p];
-    engine::Engine engine(engine_config, backend, config, nullptr);
-    bench::InProcessRunner runner(engine);
-    runner.set_stop_flag(&InterruptGuard::received());
-    Progress progress(o.quiet, fmt::format("{} {}", spec.name, point.label()));
-    const double start = engine.now();
-    nvml.start();
-    auto traces_of_point = runner.run(requests, point, spec, [&](int64_t done, int64_t total, int64_t tokens) {
-      progress.update(done, total, tokens, engine.now() - start);
-    });
-    bench::TelemetrySummary telemetry = nvml.stop();
-    bench::RunMetrics metrics = bench::compute_run_metrics(traces_of_point, slo);
-    const int signal = InterruptGuard::received().load();
-
-    const std::string run_id = points.size() == 1 ? base_id : fmt::format("{}-{}", base_id, p);
-    std::optional<double> energy = telemetry.energy_counter_j ? telemetry.energy_counter_j : telemetry.energy_integrated_j;
-    auto optional_json = [](std::optional<double> v) { return v ? nlohmann::json(*v) : nlohmann::json(nullptr); };
-    std::optional<double> j_per_token, tokens_per_s_per_w;
-    if (energy && metrics.total_output_tokens > 0) j_per_token = *energy / static_cast<double>(metrics.total_output_tokens);
-    if (telemetry.mean_power_w && *telemetry.mean_power_w > 0) tokens_per_s_per_w = metrics.output_throughput / *telemetry.mean_power_w;
-    nlohmann::json workload = spec.to_json();
-    workload["sweep"] = {{"mode", bench::arrival_mode_name(point.mode)},
-                         {"concurrency", point.mode == bench::ArrivalMode::Closed ? nlohmann::json(point.concurrency) : nlohmann::json(nullptr)},
-                         {"request_rate", point.mode == bench::ArrivalMode::Poisson ? nlohmann::json(point.request_rate) : nlohmann::json(nullptr)},
-                         {"label", point.label()}};
-    nlohmann::json record = {
-        {"schema_version", bench::kResultsSchemaVersion},
-        {"run_id", run_id},
-        {"tag", o.tag},
-        {"engine",
+  std::vector<std::unique_ptr<engine::Engine>> engines;
+  BenchTarget target;
+  target.engine =
          {{"name", "iol"},
-          {"runner", runner.name()},
           {"backend", backend.name()},
           {"model", loaded.description},
           {"architecture", config.architecture},
@@ -319,42 +450,15 @@ void run_bench(const BenchOptions& o) {
             {"max_num_seqs", engine_config.max_num_seqs},
             {"max_num_batched_tokens", engine_config.max_num_batched_tokens},
             {"max_model_len", engine_config.max_model_len},
-            {"threads", static_cast<int64_t>(o.engine.threads)}}}}},
-        {"workload", workload},
-        {"slo", slo.to_json()},
-        {"metrics", metrics.to_json()},
-        {"energy", {{"energy_j", optional_json(energy)},
-                    {"source", telemetry.energy_counter_j ? "counter" : telemetry.energy_integrated_j ? "power_integration" : "none"},
-                    {"j_per_output_token", optional_json(j_per_token)},
-                    {"output_tokens_per_s_per_w", optional_json(tokens_per_s_per_w)}}},
-        {"telemetry", telemetry.to_json()},
-        {"target", runner.target_stats()},
-        {"process", bench::process_stats()},
-        {"environment", environment},
-        {"requests_file", traces->path()}};
-    if (!ceilings.is_null()) record["ceilings"] = ceilings;
-    if (!o.ablation_record.is_null()) record["ablation"] = o.ablation_record;
-    record["status"] = signal ? "interrupted" : "complete";
-    results->append(record);
-    bench::append_request_traces(*traces, run_id, traces_of_point);
-    const nlohmann::json& idle = record["target"]["device_idle_fraction"];
-    const std::string device_idle = idle.is_number() ? fmt::format("; device idle {:.1f}%", 100.0 * idle.get<double>()) : "";
-    fmt::print(stderr, "iol bench: {} {}: {} ok, {} failed, {} aborted in {:.2f} s; {:.2f} req/s, {:.1f} output tok/s; "
-               "TTFT p50 {:.1f} ms; TPOT p50 {:.2f} ms{} → {}\n", spec.name, point.label(), metrics.num_completed,
-               metrics.num_failed, metrics.num_aborted, metrics.duration_s, metrics.request_throughput,
-               metrics.output_throughput, metrics.ttft_ms.median, metrics.tpot_ms.median, device_idle, o.out);
-    if (signal) {
-      fmt::print(stderr, "iol: error: interrupted by signal {}: point {} of {} recorded as interrupted in {}; later "
-                 "points were not run\n", signal, p + 1, points.size(), o.out);
-      throw Interrupted(signal);
-    }
-    if (metrics.num_completed == 0 && metrics.num_failed > 0) {
-      std::string first_error;
-      for (const auto& t : traces_of_point)
-        if (t.status == bench::RequestStatus::Failed && first_error.empty()) first_error = t.error;
-      fail("every request failed at {} (recorded in {}); the first error: {}", point.label(), o.out, first_error);
-    }
-  }
+            {"threads", static_cast<int64_t>(o.engine.threads)}}}};
+  target.make_runner = [&]() -> std::unique_ptr<bench::Runner> {
+    // A fresh engine per sweep point: each point starts from an empty KV pool and prefix cache.
+    engines.push_back(std::make_unique<engine::Engine>(engine_config, backend, config, nullptr));
+    return std::make_unique<bench::InProcessRunner>(*engines.back());
+  };
+  const auto t0 = std::chrono::steady_clock::now();
+  target.now = [t0] { return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count(); };
+  run_sweep(o, spec, slo, requests, target, ceilings, *results, *traces);
 }
 
 // The lever ablation (ablation_plan.hpp): one bench run per step on the same scenario, records
@@ -422,6 +526,7 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
       "  iol bench --preset tiny --scenario bench/scenarios/default-cpu.yaml --out reports/results.jsonl\n"
       "  iol bench --preset tiny --num-requests 32 --input-len 64 --output-len 32 --arrival closed --concurrency 1,4,16\n"
       "  iol bench --preset tiny --arrival poisson --request-rate 2,8 --slo ttft_ms=500,tpot_ms=50 --batching static\n"
+      "  iol bench --target http://127.0.0.1:8000 --model models/tiny --arrival closed --concurrency 64\n"
       "  iol report reports/results.jsonl --out reports/report.md");
   options->model.add_to(*command);
   options->engine.add_to(*command);
@@ -461,6 +566,14 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
                       "Run the lever ablation on this scenario: all levers off, each on alone, all on (one report)");
   command->add_flag("--list-backends", options->list_backends, "Print the backends this build can run and exit");
   options->given = [command](const char* flag) { return command->get_option(flag)->count() > 0; };
+  command->add_option("--target", options->target,
+                      "Benchmark an OpenAI-compatible server at this URL (e.g. http://127.0.0.1:8000) instead of the "
+                      "in-process engine; --model NAME is then the model name sent (a directory: its tokenizer too)");
+  command->add_option("--endpoint", options->endpoint, "--target: completions | chat")->capture_default_str();
+  command->add_option("--api-key", options->api_key, "--target: Bearer key (default: the OPENAI_API_KEY environment variable)");
+  command->add_option("--tokenizer", options->tokenizer_dir, "--target: tokenizer directory for prompts and token counts");
+  command->add_option("--target-name", options->target_name,
+                      "--target: engine name in the records (default: the server's owned_by, e.g. iol or vllm)");
   command->callback([options, &runner] { runner = [options] { run_bench(*options); }; });
 }
 

@@ -20,6 +20,7 @@ int main(int argc, char** argv) {
       "  iol generate --model models/tiny --prompt-ids 256,72,105 --max-tokens 16 --temperature 0\n"
       "  iol generate --preset llama-3.1-8b --load-format dummy --prompt-ids 1,2,3 --output-ids\n"
       "  iol bench --preset tiny --scenario bench/scenarios/default-cpu.yaml && iol report reports/results.jsonl\n"
+      "  iol serve --model models/tiny --port 8000   # OpenAI-compatible HTTP server (docs/server.md)\n"
       "Run 'iol SUBCOMMAND --help' for each subcommand's options.");
   iol::cli::CommandRunner runner;
   iol::cli::add_generate_command(app, runner);
@@ -29,6 +30,7 @@ int main(int argc, char** argv) {
   iol::cli::add_tokenize_command(app, runner);
   iol::cli::add_kv_command(app, runner);
   iol::cli::add_cost_command(app, runner);
+  iol::cli::add_serve_command(app, runner);
   auto is_subcommand = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({}))
       if (sub->get_name() == name) return true;

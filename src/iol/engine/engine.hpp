@@ -59,6 +59,9 @@ class Engine {
   bool has_unfinished() const;       // thread-safe
   void step();
   EngineStats stats() const;
+  // Engine thread only: the scheduler's queues after the last step.
+  int64_t num_running() const { return static_cast<int64_t>(scheduler_.num_running()); }
+  int64_t num_waiting() const { return static_cast<int64_t>(scheduler_.num_waiting()); }
   // Restarts the peak and mean counters (after a benchmark's warm-up).
   void reset_peak_stats();
   const EngineConfig& config() const { return config_; }
