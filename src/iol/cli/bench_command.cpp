@@ -263,7 +263,7 @@ void run_bench(const BenchOptions& o) {
   InterruptGuard interrupt;
   for (size_t p = 0; p < points.size(); ++p) {
     const bench::SweepPoint& point = points[p];
-    engine::Engine engine(engine_config, backend, config, nullptr);
+    engine::Engine engine(engine_config, backend, config, nullptr, o.engine.make_proposer(config));
     bench::InProcessRunner runner(engine);
     runner.set_stop_flag(&InterruptGuard::received());
     Progress progress(o.quiet, fmt::format("{} {}", spec.name, point.label()));
@@ -307,7 +307,17 @@ void run_bench(const BenchOptions& o) {
             {"prefix_caching", engine_config.enable_prefix_caching},
             {"chunked_prefill", engine_config.enable_chunked_prefill},
             {"quantization", std::string(quant::scheme_name(o.engine.resolved_quantization()))},
-            {"speculative_decoding", "none"}}},
+            {"speculative_decoding", engine::speculative_method_name(engine_config.speculative.method)}}},
+          {"speculative",
+           engine_config.speculative.enabled()
+               ? nlohmann::json{{"method", engine::speculative_method_name(engine_config.speculative.method)},
+                                {"model", o.engine.speculative_model.empty() ? nlohmann::json(nullptr)
+                                                                             : nlohmann::json(o.engine.speculative_model)},
+                                {"num_speculative_tokens", engine_config.speculative.num_speculative_tokens},
+                                {"disable_by_batch_size", engine_config.speculative.disable_by_batch_size},
+                                {"prompt_lookup_min", engine_config.speculative.prompt_lookup_min},
+                                {"prompt_lookup_max", engine_config.speculative.prompt_lookup_max}}
+               : nlohmann::json(nullptr)},
           {"config",
            {{"block_size", engine_config.block_size},
             {"num_kv_blocks", engine_config.num_kv_blocks},
