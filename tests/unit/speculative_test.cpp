@@ -99,6 +99,20 @@ TEST(Verifier, RejectionSamplingEmitsTheTargetDistribution) {
   std::printf("[ verifier ] chi-square %.2f, df %.0f, p-value %.3f; acceptance %.4f (1 - TV = 0.60)\n", statistic, df,
               p_value, static_cast<double>(accepted) / static_cast<double>(n));
   EXPECT_GT(p_value, 0.001);
+  // The test has power: emitting every proposal (q instead of p) is rejected outright.
+  std::vector<int64_t> accept_all(p.size(), 0);
+  for (int64_t i = 0; i < n / 10; ++i) {
+    int32_t x = -1;
+    double best = -INFINITY;
+    for (size_t t = 0; t < q.size(); ++t) {
+      const double score =
+          std::log(q[t]) + sampling::gumbel_noise({static_cast<uint64_t>(i), 0, 3, kDraftStream}, static_cast<int32_t>(t));
+      if (score > best) best = score, x = static_cast<int32_t>(t);
+    }
+    ++accept_all[static_cast<size_t>(x)];
+  }
+  const auto [wrong_statistic, wrong_df] = chi_square(accept_all, p, n / 10);
+  EXPECT_LT(chi_square_p_value(wrong_statistic, wrong_df), 1e-6);
   double overlap = 0.0;  // sum_x min(p(x), q(x)) = 0.60
   for (size_t t = 0; t < p.size(); ++t) overlap += std::min(p[t], static_cast<double>(q[t]));
   EXPECT_NEAR(static_cast<double>(accepted) / static_cast<double>(n), overlap, 0.005);
