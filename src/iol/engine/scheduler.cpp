@@ -33,7 +33,8 @@ void Scheduler::make_write_range_private(Sequence& sequence, int64_t first, int6
 
 void Scheduler::reserve_lookahead_slots(int64_t& budget, SchedulerOutput& out) {
   const SpeculativeConfig& spec = config_.speculative;
-  if (!spec.enabled()) return;
+  // A step that had to preempt is short of blocks: the victim's blocks are not for guesses.
+  if (!spec.enabled() || out.num_preempted > 0) return;
   if (spec.disable_by_batch_size > 0 && static_cast<int64_t>(running_.size()) > spec.disable_by_batch_size) return;
   for (ScheduledSequence& s : out.scheduled) {
     Sequence& sequence = *s.sequence;

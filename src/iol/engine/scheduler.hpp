@@ -58,7 +58,8 @@ class Scheduler {
   // Copy-on-write: gives the sequence private copies of the shared blocks in that range.
   void make_write_range_private(Sequence& sequence, int64_t first, int64_t n, SchedulerOutput& out);
   // Speculative decoding: lookahead slots for the running decodes, from the budget and free
-  // blocks left after every running sequence has its token (speculation never preempts).
+  // blocks left after every running sequence has its token (speculation never preempts, and a
+  // step that preempted does not speculate).
   void reserve_lookahead_slots(int64_t& budget, SchedulerOutput& out);
 
   const EngineConfig& config_;

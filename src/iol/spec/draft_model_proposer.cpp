@@ -58,10 +58,11 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
   };
   std::vector<Active> active;
   active.reserve(requests.size());
+  // Every state of this call is marked first, so reserving blocks for one never evicts another.
+  for (const ProposalRequest& request : requests) states_[request.key].last_step = step_;
   for (const ProposalRequest& request : requests) {
     Active a{&request, &states_[request.key], 0, {}, {}};
     State& state = *a.state;
-    state.last_step = step_;
     const auto length = static_cast<int64_t>(request.token_ids.size());
     // The draft K/V is valid for the common prefix of what it was computed for and the tokens
     // now; the last token is fed again for its logits.
