@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [kv-fp8] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -79,6 +79,30 @@ for step in "$@"; do
           --tag "offline-128-128-$q" 2>&1 | tail -2
       done
       for f in "$results"/quant-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
+      ;;
+    kv-fp8)
+      # The FP8 KV cache (issue 12): concurrency at a 2048-token context within one fixed KV pool
+      # (8 GiB: peak_num_running shows the sequences it admits), then batch-1 decode at 8k context
+      # and offline 128/128 at the default pool, bf16 KV vs fp8 KV in one run.
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet)
+      for kv in auto fp8; do
+        "$IOL" bench "${common[@]}" --kv-cache-dtype $kv --kv-cache-memory 8589934592 --max-model-len 2048 \
+          --max-num-seqs 256 --num-requests 128 --warmup-requests 0 --input-len 1984 --output-len 64 --arrival offline \
+          --out "$results/kv-fp8-concurrency-2048.jsonl" --tag "ctx2048-8GiB-kv-$kv" 2>&1 | tail -1
+      done
+      for kv in auto fp8; do
+        "$IOL" bench "${common[@]}" --kv-cache-dtype $kv --max-model-len 8448 --max-num-seqs 8 --num-requests 4 \
+          --warmup-requests 1 --input-len 8192 --output-len 128 --arrival closed --concurrency 1 \
+          --out "$results/kv-fp8-decode-ctx8192.jsonl" --tag "batch1-decode-ctx8192-kv-$kv" 2>&1 | tail -1
+      done
+      for kv in auto fp8; do
+        "$IOL" bench "${common[@]}" --kv-cache-dtype $kv --max-model-len 4096 --num-requests 2000 --warmup-requests 32 \
+          --input-len 128 --output-len 128 --arrival offline --out "$results/kv-fp8-offline-128-128.jsonl" \
+          --tag "offline-128-128-kv-$kv" 2>&1 | tail -1
+      done
+      for f in "$results"/kv-fp8-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
     long-context)
       # Batch-1 decode after 8k and 32k prompt tokens (issue 18 target 2: the floor counts the KV bytes).

@@ -17,6 +17,7 @@
 #include "iol/backend/cuda/kernels/elementwise.cuh"
 #include "iol/core/dtype.hpp"
 #include "iol/core/rng.hpp"
+#include "iol/quant/codec.hpp"
 
 namespace iol::backend::cuda::kernels {
 namespace {
@@ -390,6 +391,67 @@ void check_rope_kv_write(const RopeCase& c) {
   EXPECT_EQ(bad_untouched.count(), 0u) << what << ": slots not written (absent or -1) must stay poisoned"
                                        << bad_untouched.first();
 }
+
+// The FP8 cache (--kv-cache-dtype fp8): the same launch into byte caches poisoned with 0xFF (an
+// E4M3 NaN, which a saturating encoder never writes) must leave qkv exactly as the bf16 launch
+// does and store, bit for bit, the host's E4M3 code of each rotated k / v value times 1/scale.
+void check_rope_kv_write_fp8(const RopeCase& c, float k_scale, float v_scale) {
+  Rng rng(c.seed);
+  const int D = c.head_dim;
+  const int64_t kv_size = int64_t{c.num_kv_heads} * D, width = int64_t{c.num_heads} * D + 2 * kv_size;
+  const auto qkv = random_bf16(rng, size_t(c.num_tokens) * width, -4.0, 4.0);
+  const auto inv_freq = inverse_frequencies(D);
+  std::vector<int32_t> positions(c.num_tokens);
+  for (auto& p : positions) p = static_cast<int32_t>(rng.next_u64() % 131001);
+  const int64_t num_slots = 2 * int64_t{c.num_tokens};
+  std::vector<int64_t> slot_mapping(c.num_tokens);
+  for (int t = 0; t < c.num_tokens; ++t) slot_mapping[t] = t % 7 == 3 ? -1 : num_slots - 1 - 2 * t;
+
+  TestStream stream;
+  DeviceBuffer d_positions = to_device(positions), d_slots = to_device(slot_mapping), d_inv_freq = to_device(inv_freq);
+  DeviceBuffer d_qkv_bf16 = to_device(qkv), d_qkv_fp8 = to_device(qkv);
+  DeviceBuffer d_k_bf16 = poisoned(num_slots * kv_size * 2), d_v_bf16 = poisoned(num_slots * kv_size * 2);
+  DeviceBuffer d_k_fp8 = poisoned(num_slots * kv_size), d_v_fp8 = poisoned(num_slots * kv_size);
+  rope_kv_write(as_bf16(d_qkv_bf16), d_positions.as<int32_t>(), d_slots.as<int64_t>(), d_inv_freq.as<float>(),
+                c.num_tokens, c.num_heads, c.num_kv_heads, D, as_bf16(d_k_bf16), as_bf16(d_v_bf16), stream);
+  rope_kv_write(as_bf16(d_qkv_fp8), d_positions.as<int32_t>(), d_slots.as<int64_t>(), d_inv_freq.as<float>(),
+                c.num_tokens, c.num_heads, c.num_kv_heads, D, d_k_fp8.data(), d_v_fp8.data(), KvCacheFormat::Fp8E4M3,
+                k_scale, v_scale, stream);
+  stream.sync();
+  const auto out_bf16 = to_host<uint16_t>(d_qkv_bf16), out_fp8 = to_host<uint16_t>(d_qkv_fp8);
+  const auto k_codes = to_host<uint8_t>(d_k_fp8), v_codes = to_host<uint8_t>(d_v_fp8);
+  EXPECT_EQ(out_fp8, out_bf16) << "the FP8 cache must not change the rotated q/k rows";
+  const float k_inv = 1.0f / k_scale, v_inv = 1.0f / v_scale;
+  size_t bad = 0, untouched_bad = 0, checked = 0;
+  std::vector<bool> written(num_slots, false);
+  for (int t = 0; t < c.num_tokens; ++t) {
+    const int64_t slot = slot_mapping[t];
+    if (slot < 0) continue;
+    written[slot] = true;
+    const size_t row = size_t(t) * width + size_t(c.num_heads) * D;
+    for (int64_t j = 0; j < kv_size; ++j, checked += 2) {
+      const uint8_t want_k = quant::encode_e4m3(f32(out_bf16[row + j]) * k_inv);
+      const uint8_t want_v = quant::encode_e4m3(f32(out_bf16[row + kv_size + j]) * v_inv);
+      const size_t cached = size_t(slot) * kv_size + j;
+      if ((k_codes[cached] != want_k || v_codes[cached] != want_v) && bad++ < 5)
+        ADD_FAILURE() << "token " << t << " slot " << slot << " element " << j << ": k code 0x" << std::hex
+                      << int(k_codes[cached]) << " want 0x" << int(want_k) << ", v code 0x" << int(v_codes[cached])
+                      << " want 0x" << int(want_v) << std::dec;
+    }
+  }
+  for (int64_t s = 0; s < num_slots; ++s)
+    if (!written[s])
+      for (int64_t j = 0; j < kv_size; ++j)
+        if (k_codes[size_t(s) * kv_size + j] != 0xFF || v_codes[size_t(s) * kv_size + j] != 0xFF) ++untouched_bad;
+  EXPECT_GT(checked, 0u);
+  EXPECT_EQ(bad, 0u) << "FP8 cache codes differ from the host encoder";
+  EXPECT_EQ(untouched_bad, 0u) << "slots not written (absent or -1) must stay poisoned";
+}
+
+TEST(ElementwiseKernels, RopeKvWriteFp8CacheHeadDim128) { check_rope_kv_write_fp8({300, 32, 8, 128, 47}, 1.0f, 1.0f); }
+TEST(ElementwiseKernels, RopeKvWriteFp8CacheScaledHeadDim64) { check_rope_kv_write_fp8({77, 32, 8, 64, 48}, 0.0625f, 3.0f); }
+TEST(ElementwiseKernels, RopeKvWriteFp8CacheScalarPath) { check_rope_kv_write_fp8({40, 6, 2, 36, 49}, 1.0f, 0.5f); }
+TEST(ElementwiseKernels, RopeKvWriteFp8CacheOneDecodeToken) { check_rope_kv_write_fp8({1, 32, 8, 128, 50}, 1.0f, 1.0f); }
 
 TEST(ElementwiseKernels, RopeKvWriteHeadDim128Gqa) { check_rope_kv_write({4096, 32, 8, 128, 41}); }
 TEST(ElementwiseKernels, RopeKvWriteHeadDim64Gqa) { check_rope_kv_write({4096, 32, 8, 64, 42}); }

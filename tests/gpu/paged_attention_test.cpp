@@ -31,6 +31,7 @@
 #include "iol/backend/cuda/kernels/paged_attention.cuh"
 #include "iol/core/dtype.hpp"
 #include "iol/core/rng.hpp"
+#include "iol/quant/codec.hpp"
 
 namespace iol::backend::cuda::kernels {
 namespace {
@@ -79,6 +80,10 @@ struct Batch {
   std::vector<int32_t> query_start_loc, context_lens, block_tables;
   std::vector<uint16_t> qkv, k_cache, v_cache;
   DeviceBuffer d_qkv, d_k, d_v, d_query_start_loc, d_context_lens, d_block_tables, d_seq_indices, d_out;
+  // The FP8 pair (quantize_caches): E4M3 codes, read instead of d_k/d_v while read_fp8 is set.
+  DeviceBuffer d_k_codes, d_v_codes;
+  float k_scale = 1.0f, v_scale = 1.0f;
+  bool read_fp8 = false;
 
   Batch(AttentionCase spec, uint64_t seed) : c(std::move(spec)) {
     Rng rng(seed);
@@ -127,12 +132,39 @@ struct Batch {
     d_out = DeviceBuffer(static_cast<size_t>(num_tokens) * c.num_heads * c.head_dim * sizeof(uint16_t));
   }
 
+  // The caches as an FP8 cache holds them: E4M3 codes of K / k_scale (V / v_scale) on the device;
+  // on the host and in the bf16 buffers, the values those codes are read back as, bf16(decode · s).
+  void quantize_caches(float ks, float vs) {
+    k_scale = ks;
+    v_scale = vs;
+    auto quantize = [](std::vector<uint16_t>& cache, float scale) {
+      std::vector<uint8_t> codes(cache.size());
+      const float inv = 1.0f / scale;
+      for (size_t i = 0; i < cache.size(); ++i) {
+        codes[i] = quant::encode_e4m3(bf16_to_f32(cache[i]) * inv);
+        cache[i] = f32_to_bf16(quant::decode_e4m3(codes[i]) * scale);
+      }
+      return codes;
+    };
+    d_k_codes = to_device(quantize(k_cache, ks));
+    d_v_codes = to_device(quantize(v_cache, vs));
+    d_k = to_device(k_cache);
+    d_v = to_device(v_cache);
+  }
+
   PagedAttentionParams params() const {
     PagedAttentionParams p;
     p.q = d_qkv.as<__nv_bfloat16>();
     p.q_row_stride = q_row_stride;
     p.k_cache = d_k.as<__nv_bfloat16>();
     p.v_cache = d_v.as<__nv_bfloat16>();
+    if (read_fp8) {
+      p.k_cache = d_k_codes.data();
+      p.v_cache = d_v_codes.data();
+      p.kv_format = KvCacheFormat::Fp8E4M3;
+      p.k_scale = k_scale;
+      p.v_scale = v_scale;
+    }
     p.query_start_loc = d_query_start_loc.as<int32_t>();
     p.context_lens = d_context_lens.as<int32_t>();
     p.block_tables = d_block_tables.as<int32_t>();
@@ -329,6 +361,46 @@ std::vector<int> all_but(int count, std::vector<int> left_out, uint64_t seed) {
   for (int i = static_cast<int>(selected.size()) - 1; i > 0; --i)
     std::swap(selected[i], selected[rng.next_u64() % (i + 1)]);
   return selected;
+}
+
+// The FP8 cache: both kernels over E4M3 codes must give, bit for bit, what they give over a bf16
+// cache holding the decoded values (the widened tiles are those values exactly), and so meet the
+// reference on them. Random codes of uniform K/V; scales 1 (what the backend uses) and others.
+void check_fp8_cache(AttentionCase spec, uint64_t seed, float k_scale, float v_scale, bool decode) {
+  spec.selected = all_but(static_cast<int>(spec.seqs.size()), {}, seed);
+  Batch batch(std::move(spec), seed);
+  batch.quantize_caches(k_scale, v_scale);
+  auto run = [&](bool fp8, int max_splits) {
+    batch.read_fp8 = fp8;
+    return decode ? batch.run_decode(max_splits) : batch.run_prefill();
+  };
+  for (int max_splits : decode ? std::vector<int>{1, 8, 64} : std::vector<int>{1}) {
+    const auto over_codes = run(true, max_splits), over_bf16 = run(false, max_splits);
+    size_t differ = 0;
+    for (size_t i = 0; i < over_codes.size(); ++i) differ += over_codes[i] != over_bf16[i];
+    EXPECT_EQ(differ, 0u) << (decode ? "decode" : "prefill") << " max_splits " << max_splits << ": " << differ
+                          << " output elements differ between the FP8 cache and its decoded bf16 copy";
+    expect_matches_reference(batch, over_codes, fmt::format("{} over an FP8 cache, scales {}/{}, max_splits={}",
+                                                            decode ? "decode" : "prefill", k_scale, v_scale, max_splits));
+  }
+}
+
+TEST(PagedAttentionFp8Cache, DecodeBatch64MixedContexts) {
+  check_fp8_cache({"fp8 decode 64 seqs gqa 32/8 d128 bs16", 128, 32, 8, 16, 0,
+                   decode_rows({1, 17, 64, 65, 300, 1000, 2049, 5000, 31, 129, 900, 1500, 2, 63, 128, 4000}), {}},
+                  61, 1.0f, 1.0f, true);
+}
+TEST(PagedAttentionFp8Cache, DecodeHeadDim64Scaled) {
+  check_fp8_cache({"fp8 decode gqa 12/4 d64 bs3", 64, 12, 4, 3, 0, decode_rows({5, 700, 1, 3000}), {}}, 62, 0.125f,
+                  2.0f, true);
+}
+TEST(PagedAttentionFp8Cache, PrefillPromptChunkAndDecodeRows) {
+  check_fp8_cache({"fp8 prefill gqa 32/8 d128 bs16", 128, 32, 8, 16, 0, {{700, 700}, {300, 1000}, {1, 77}, {5, 5}}, {}},
+                  63, 1.0f, 1.0f, false);
+}
+TEST(PagedAttentionFp8Cache, PrefillHeadDim64WindowScaled) {
+  check_fp8_cache({"fp8 prefill mha 8/8 d64 bs4 window 256", 64, 8, 8, 4, 256, {{400, 900}, {64, 64}}, {}}, 64, 0.5f,
+                  0.25f, false);
 }
 
 TEST(PagedAttentionPrefill, Gqa32x8HeadDim128BlockSize16) {

@@ -425,6 +425,58 @@ TEST_P(QuantizedBackend, DeviceDummyWeightsQuantizeToTheSameModelAsHostOnes) {
   EXPECT_EQ(testing::prefill_logits(on_device, prompts), testing::prefill_logits(from_host, prompts));
 }
 
+// ---- the FP8 KV cache end to end ---------------------------------------------------------------
+
+// Against the CPU backend's simulation of it (each K/V value stored as decode(encode_e4m3(bf16 x))):
+// the prefill kernel over the cache a prompt step wrote, then the decode kernel over 6 steps. The
+// kernels themselves are checked exactly (paged_attention_test.cpp, elementwise_kernels_test.cpp);
+// here, as for FP8 weights, an E4M3 rounding amplifies the backends' bf16-vs-fp32 K/V differences
+// (a value moving by 2^-8 crosses to the next code about once in 16). Measured on the H200 at
+// 0b16ab5: 0.039-0.060 of the logits' range (fp8 vs bf16 KV itself moves them 0.054-0.122); the
+// bound is twice the worst.
+TEST_P(QuantizedBackend, Fp8KvCacheLogitsMatchTheCpuSimulationOnPrefillAndDecodeSteps) {
+  if (scheme != quant::QuantScheme::Fp8) GTEST_SKIP() << "one scheme suffices: the KV cache is independent of it";
+  backend::cpu::CpuBackend cpu(config, weights, 64, 16, 0, quant::QuantScheme::None, quant::KvCacheDtype::Fp8);
+  backend::cpu::CpuBackend cpu_bf16_kv(config, weights, 64, 16, 0);
+  CudaBackendOptions o = options(false);
+  o.quantization = quant::QuantScheme::None;
+  o.kv_cache_dtype = quant::KvCacheDtype::Fp8;
+  CudaBackend cuda(config, *weights, o);
+  o.kv_cache_dtype = quant::KvCacheDtype::Auto;
+  CudaBackend cuda_bf16_kv(config, *weights, o);
+  EXPECT_EQ(cuda.kv_cache_spec().dtype, DType::F8_E4M3);
+  EXPECT_EQ(cuda.kv_cache_spec().bytes_per_block * 2, cuda_bf16_kv.kv_cache_spec().bytes_per_block);
+  for (const auto& lengths : {std::vector<int>{5, 37, 70, 16}, std::vector<int>{3}}) {
+    const auto prompts = testing::random_prompts(lengths, 12, config.vocab_size);
+    const auto got = testing::prefill_then_decode_logits(cuda, prompts, 6, 5);
+    const double worst = worst_relative(got, testing::prefill_then_decode_logits(cpu, prompts, 6, 5));
+    // The lever is really on: the simulation moved away from plain fp32 K/V, and CUDA with it.
+    const double sim_shift = worst_relative(testing::prefill_then_decode_logits(cpu, prompts, 6, 5),
+                                            testing::prefill_then_decode_logits(cpu_bf16_kv, prompts, 6, 5));
+    const double cuda_shift = worst_relative(got, testing::prefill_then_decode_logits(cuda_bf16_kv, prompts, 6, 5));
+    std::printf("[ %s fp8 KV ] %zu prompts: worst max|d|/max|ref| vs the simulation %.4f; fp8 vs bf16 KV: cpu %.4f, cuda %.4f\n",
+                preset.c_str(), prompts.size(), worst, sim_shift, cuda_shift);
+    EXPECT_LE(worst, 0.12) << "fp8 KV cache on " << lengths.size() << " prompts";
+    EXPECT_GT(sim_shift, 0.0);
+    EXPECT_GT(cuda_shift, 0.0);
+  }
+}
+
+TEST_P(QuantizedBackend, Fp8KvCacheHoldsTwiceTheBlocksOfTheSameMemory) {
+  if (scheme != quant::QuantScheme::Fp8) GTEST_SKIP() << "one scheme suffices";
+  CudaBackendOptions o = options(false);
+  o.num_kv_blocks = 0;
+  o.kv_cache_memory = int64_t{48} << 20;
+  o.quantization = quant::QuantScheme::None;
+  CudaBackend bf16_kv(config, *weights, o);
+  o.kv_cache_dtype = quant::KvCacheDtype::Fp8;
+  CudaBackend fp8_kv(config, *weights, o);
+  const int64_t bf16_blocks = bf16_kv.kv_cache_spec().shape.num_blocks, fp8_blocks = fp8_kv.kv_cache_spec().shape.num_blocks;
+  EXPECT_EQ(fp8_blocks, o.kv_cache_memory / fp8_kv.kv_cache_spec().bytes_per_block);
+  EXPECT_GE(fp8_blocks, 2 * bf16_blocks);
+  EXPECT_LE(fp8_blocks, 2 * bf16_blocks + 1);
+}
+
 INSTANTIATE_TEST_SUITE_P(Schemes, QuantizedBackend,
                          ::testing::Combine(::testing::Values("tiny", "tiny-qwen2", "tiny-llama3.1"),
                                             ::testing::Values(quant::QuantScheme::Fp8, quant::QuantScheme::Int8WeightOnly)),

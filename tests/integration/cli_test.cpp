@@ -237,6 +237,8 @@ TEST(Cli, UsageErrorsExitTwoWithOneLine) {
        "iol: error: --load-format must be auto, safetensors or dummy (got 'gguf') (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1 --bogus", "iol: error: The following argument was not expected: --bogus (see --help)\n"},
       {"model create --preset tiny", "iol: error: --out is required (see --help)\n"},
+      {"generate --preset tiny --prompt-ids 1 --kv-cache-dtype fp16",
+       "iol: error: --kv-cache-dtype must be auto or fp8 (got 'fp16') (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1 --batching dynamic",
        "iol: error: --batching must be inflight or static (got 'dynamic') (see --help)\n"},
       {"generate --preset tiny --prompt-ids 1 --kv-cache-memory 100",

@@ -98,5 +98,31 @@ TEST(CpuSimulation, QuantizedLogitsAreCloseToBf16ButNotEqual) {
   }
 }
 
+TEST(QuantSchemes, KvCacheDtypeNamesParseBack) {
+  for (KvCacheDtype d : {KvCacheDtype::Auto, KvCacheDtype::Fp8}) EXPECT_EQ(parse_kv_cache_dtype(kv_cache_dtype_name(d)), d);
+  EXPECT_FALSE(parse_kv_cache_dtype("fp16").has_value());
+}
+
+// The simulated FP8 KV cache over prefill and decode steps: the logits move (the lever is on) but
+// stay close, and auto is the plain forward bit for bit.
+TEST(CpuSimulation, Fp8KvCacheMovesTheLogitsButStaysClose) {
+  const model::ModelConfig config = model::preset_or_throw("tiny");
+  const auto weights = model::ModelWeights::dummy(config, 7, DType::BF16);
+  const auto prompts = testing::random_prompts({12, 7}, 3, config.vocab_size);
+  backend::cpu::CpuBackend plain(config, weights, 16, 16, 1);
+  const std::vector<float> reference = testing::prefill_then_decode_logits(plain, prompts, 4, 9);
+  backend::cpu::CpuBackend auto_kv(config, weights, 16, 16, 1, QuantScheme::None, KvCacheDtype::Auto);
+  EXPECT_EQ(testing::prefill_then_decode_logits(auto_kv, prompts, 4, 9), reference);
+  backend::cpu::CpuBackend fp8_kv(config, weights, 16, 16, 1, QuantScheme::None, KvCacheDtype::Fp8);
+  const std::vector<float> got = testing::prefill_then_decode_logits(fp8_kv, prompts, 4, 9);
+  double max_ref = 0, max_diff = 0;
+  for (size_t i = 0; i < got.size(); ++i) {
+    max_ref = std::max(max_ref, static_cast<double>(std::fabs(reference[i])));
+    max_diff = std::max(max_diff, static_cast<double>(std::fabs(got[i] - reference[i])));
+  }
+  EXPECT_GT(max_diff, 0.0);
+  EXPECT_LT(max_diff, 0.15 * max_ref);
+}
+
 }  // namespace
 }  // namespace iol::quant

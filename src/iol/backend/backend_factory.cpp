@@ -3,6 +3,7 @@
 #include <chrono>
 
 #include <fmt/format.h>
+#include <fmt/ranges.h>
 
 #include "iol/backend/cpu/cpu_backend.hpp"
 #include "iol/core/error.hpp"
@@ -42,11 +43,13 @@ CreatedBackend create_cpu(const BackendOptions& options, const model::ModelSourc
   model::LoadedModel loaded = model::load_model(source);
   CreatedBackend created;
   created.backend = std::make_unique<cpu::CpuBackend>(config, loaded.weights, num_blocks, options.block_size,
-                                                      options.cpu_threads, options.quantization);
+                                                      options.cpu_threads, options.quantization, options.kv_cache_dtype);
   created.load_seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
-  created.description = options.quantization == quant::QuantScheme::None
-                            ? "cpu (fp32 reference)"
-                            : fmt::format("cpu (fp32 reference, {} simulated)", quant::scheme_name(options.quantization));
+  std::vector<std::string> simulated;
+  if (options.quantization != quant::QuantScheme::None) simulated.emplace_back(quant::scheme_name(options.quantization));
+  if (options.kv_cache_dtype == quant::KvCacheDtype::Fp8) simulated.emplace_back("fp8 KV cache");
+  created.description = simulated.empty() ? "cpu (fp32 reference)"
+                                          : fmt::format("cpu (fp32 reference, {} simulated)", fmt::join(simulated, ", "));
   return created;
 }
 
@@ -65,6 +68,7 @@ CreatedBackend create_cuda(const BackendOptions& options, const model::ModelSour
   o.cuda_graphs = options.cuda_graphs;
   o.decode_gemv = options.decode_gemv;
   o.quantization = options.quantization;
+  o.kv_cache_dtype = options.kv_cache_dtype;
   CreatedBackend created;
   std::unique_ptr<cuda::CudaBackend> backend;
   if (model::uses_dummy_weights(source)) {
@@ -77,8 +81,9 @@ CreatedBackend create_cuda(const BackendOptions& options, const model::ModelSour
   }
   created.load_seconds = backend->load_seconds();
   const auto devices = cuda::list_devices();
-  created.description = fmt::format("cuda ({}), {}", devices.empty() ? "?" : devices.front().name,
-                                    backend->linear_description());
+  created.description = fmt::format("cuda ({}), {}{}", devices.empty() ? "?" : devices.front().name,
+                                    backend->linear_description(),
+                                    options.kv_cache_dtype == quant::KvCacheDtype::Fp8 ? ", fp8 KV cache" : "");
   created.backend = std::move(backend);
   return created;
 }

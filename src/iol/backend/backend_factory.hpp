@@ -26,6 +26,8 @@ struct BackendOptions {
   size_t cpu_threads = 0;             // 0 = all cores
   // 8-bit linear layers (docs/quantization.md): on cuda the real kernels, on cpu the simulation.
   quant::QuantScheme quantization = quant::QuantScheme::None;
+  // The KV cache's element type: auto = the compute dtype; fp8 = E4M3 codes (cpu: simulated).
+  quant::KvCacheDtype kv_cache_dtype = quant::KvCacheDtype::Auto;
 };
 
 // The CPU backend's pool when kv_cache_memory is 0.

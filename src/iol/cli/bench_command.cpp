@@ -307,6 +307,7 @@ void run_bench(const BenchOptions& o) {
             {"prefix_caching", engine_config.enable_prefix_caching},
             {"chunked_prefill", engine_config.enable_chunked_prefill},
             {"quantization", std::string(quant::scheme_name(o.engine.resolved_quantization()))},
+            {"kv_cache_dtype", std::string(quant::kv_cache_dtype_name(o.engine.resolved_kv_cache_dtype()))},
             {"speculative_decoding", engine::speculative_method_name(engine_config.speculative.method)}}},
           {"speculative",
            engine_config.speculative.enabled()

@@ -27,6 +27,10 @@ void EngineOptions::add_to(CLI::App& command) {
                      "none | fp8 (E4M3 weights and activations) | int8-weight-only: 8-bit decoder linear layers, "
                      "quantized per channel at load (cpu: simulated)")
       ->capture_default_str();
+  command.add_option("--kv-cache-dtype", kv_cache_dtype,
+                     "auto (the compute dtype) | fp8 (K and V stored as E4M3, scale 1: half the bytes of bf16, "
+                     "so about twice the tokens fit; cpu: simulated)")
+      ->capture_default_str();
   command.add_option("--block-size", block_size, "KV-cache block size in tokens")
       ->check(int_range(1, kMaxBlockSize))
       ->capture_default_str();
@@ -105,6 +109,7 @@ std::unique_ptr<spec::Proposer> EngineOptions::make_proposer(const model::ModelC
   EngineOptions draft_options = *this;
   draft_options.max_model_len = max_len;
   draft_options.quantization = "none";
+  draft_options.kv_cache_dtype = "auto";  // the target's KV and weight formats are not the draft's
   backend::CreatedBackend created = backend::create_backend(draft_options.to_backend_options(draft), source, draft);
   return std::make_unique<spec::DraftModelProposer>(std::move(created.backend), target.vocab_size);
 }
@@ -155,6 +160,7 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.decode_gemv = !no_decode_gemv;
   options.cpu_threads = threads;
   options.quantization = resolved_quantization();
+  options.kv_cache_dtype = resolved_kv_cache_dtype();
   return options;
 }
 
@@ -163,6 +169,12 @@ quant::QuantScheme EngineOptions::resolved_quantization() const {
   if (!scheme)
     throw UsageError(fmt::format("--quantization must be none, fp8 or int8-weight-only (got '{}')", quantization));
   return *scheme;
+}
+
+quant::KvCacheDtype EngineOptions::resolved_kv_cache_dtype() const {
+  const auto dtype = quant::parse_kv_cache_dtype(kv_cache_dtype);
+  if (!dtype) throw UsageError(fmt::format("--kv-cache-dtype must be auto or fp8 (got '{}')", kv_cache_dtype));
+  return *dtype;
 }
 
 engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const {

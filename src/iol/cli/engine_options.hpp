@@ -21,6 +21,7 @@ struct EngineOptions {
   bool no_cuda_graphs = false;
   bool no_decode_gemv = false;
   std::string quantization = "none";  // none | fp8 | int8-weight-only
+  std::string kv_cache_dtype = "auto";  // auto (the compute dtype) | fp8 (E4M3 codes)
   int64_t block_size = 16;
   // 0: the backend's default (kDefault* below), so one command line suits the CPU and the GPU.
   int64_t max_num_seqs = 0;
@@ -55,6 +56,8 @@ struct EngineOptions {
   backend::BackendOptions to_backend_options(const model::ModelConfig& model) const;
   // --quantization parsed; throws UsageError naming the allowed values.
   quant::QuantScheme resolved_quantization() const;
+  // --kv-cache-dtype parsed; throws UsageError naming the allowed values.
+  quant::KvCacheDtype resolved_kv_cache_dtype() const;
   // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
   engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;
   // The draft-model proposer of --speculative-model (its own CPU backend and KV pool, sized by

@@ -87,6 +87,10 @@ std::string records_section(const std::vector<json>& records, const std::map<std
                                                      l.value("prefix_caching", false) ? ", prefix cache" : "",
                                                      l.value("chunked_prefill", false) ? ", chunked" : "") : "–";
     if (field(r, "/engine/config/cuda_graphs").is_boolean() && field(r, "/engine/config/cuda_graphs").get<bool>()) levers += ", graphs";
+    const json& quantization = field(r, "/engine/levers/quantization");
+    if (quantization.is_string() && quantization.get<std::string>() != "none") levers += ", " + quantization.get<std::string>();
+    const json& kv_dtype = field(r, "/engine/levers/kv_cache_dtype");
+    if (kv_dtype.is_string() && kv_dtype.get<std::string>() == "fp8") levers += ", fp8 KV";
     auto mem = number_field(r, "/telemetry/peak_memory_used_bytes");
     if (mem) *mem /= (1 << 30);
     h += fmt::format("<tr id=\"run-{0}\" data-run-id=\"{0}\"><td class=\"l\">{0}{1}</td><td class=\"l\">{2}</td><td class=\"l\">{3}</td>"

@@ -8,6 +8,7 @@
 #include "iol/spec/verifier.hpp"
 #include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
+#include "iol/quant/codec.hpp"
 
 namespace iol::backend::cpu {
 
@@ -18,8 +19,9 @@ int64_t CpuBackend::kv_bytes_per_block(const model::ModelConfig& config, int64_t
 }
 
 CpuBackend::CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
-                       int64_t num_kv_blocks, int64_t block_size, size_t num_threads, quant::QuantScheme scheme)
-    : config_(config), weights_(std::move(weights)), scheme_(scheme), pool_(num_threads) {
+                       int64_t num_kv_blocks, int64_t block_size, size_t num_threads, quant::QuantScheme scheme,
+                       quant::KvCacheDtype kv_dtype)
+    : config_(config), weights_(std::move(weights)), scheme_(scheme), kv_dtype_(kv_dtype), pool_(num_threads) {
   if (num_kv_blocks <= 0 || block_size <= 0) fail("cpu backend: KV cache needs blocks > 0 and block_size > 0");
   kv_spec_.shape = {num_kv_blocks, block_size, config.num_hidden_layers, config.num_key_value_heads, config.head_dim};
   kv_spec_.dtype = DType::F32;
@@ -81,6 +83,12 @@ void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float*
     const int64_t base = layer_offset + batch.slot_mapping[t] * kv_size;
     std::copy_n(k + static_cast<int64_t>(t) * kv_size, kv_size, k_cache_.get() + base);
     std::copy_n(v + static_cast<int64_t>(t) * kv_size, kv_size, v_cache_.get() + base);
+    if (kv_dtype_ == quant::KvCacheDtype::Fp8) {
+      // What the CUDA kernels store: the bf16 K/V as E4M3 codes (scale 1), read back exactly.
+      for (float* cache : {k_cache_.get(), v_cache_.get()})
+        for (int64_t i = base; i < base + kv_size; ++i)
+          cache[i] = quant::decode_e4m3(quant::encode_e4m3(bf16_to_f32(f32_to_bf16(cache[i]))));
+    }
   }
 }
 

@@ -17,10 +17,12 @@ class CpuBackend final : public Backend {
  public:
   // num_threads 0 = all cores. A quantization scheme other than none simulates it (quantize,
   // dequantize, fp32 math: docs/quantization.md) on the decoder layers' linear layers; embeddings,
-  // norms and the LM head stay in the checkpoint's dtype.
+  // norms and the LM head stay in the checkpoint's dtype. kv_dtype fp8 simulates the CUDA FP8 KV
+  // cache: each K/V value is stored as decode(encode_e4m3(bf16(x))) (scale 1), still in fp32.
   CpuBackend(const model::ModelConfig& config, std::shared_ptr<const model::ModelWeights> weights,
              int64_t num_kv_blocks, int64_t block_size, size_t num_threads = 0,
-             quant::QuantScheme scheme = quant::QuantScheme::None);
+             quant::QuantScheme scheme = quant::QuantScheme::None,
+             quant::KvCacheDtype kv_dtype = quant::KvCacheDtype::Auto);
 
   std::string name() const override { return "cpu"; }
   const KvCacheSpec& kv_cache_spec() const override { return kv_spec_; }
@@ -44,6 +46,7 @@ class CpuBackend final : public Backend {
   model::ModelConfig config_;
   std::shared_ptr<const model::ModelWeights> weights_;
   quant::QuantScheme scheme_ = quant::QuantScheme::None;
+  quant::KvCacheDtype kv_dtype_ = quant::KvCacheDtype::Auto;
   // Per layer, when the scheme quantizes: q, k, v, o, gate, up, down.
   struct QuantizedLayer {
     QuantizedLinear linears[7];

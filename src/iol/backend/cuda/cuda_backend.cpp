@@ -21,6 +21,7 @@
 #include "iol/core/dtype.hpp"
 #include "iol/core/error.hpp"
 #include "iol/model/weight_layout.hpp"
+#include "iol/quant/codec.hpp"
 
 namespace iol::backend::cuda {
 
@@ -94,6 +95,11 @@ struct CudaBackend::Impl {
   // KV pool: [layer][block][block_size][kv_heads][head_dim], K and V.
   DeviceBuffer k_cache, v_cache;
   int64_t layer_stride = 0;  // elements per layer
+  // The KV cache's element type (bf16, or E4M3 codes at scale 1 with --kv-cache-dtype fp8).
+  kernels::KvCacheFormat kv_format = kernels::KvCacheFormat::Bf16;
+  size_t kv_element_bytes() const { return kernels::kv_element_bytes(kv_format); }
+  char* k_layer(int64_t layer) const { return k_cache.as<char>() + layer * layer_stride * kv_element_bytes(); }
+  char* v_layer(int64_t layer) const { return v_cache.as<char>() + layer * layer_stride * kv_element_bytes(); }
 
   // Activations, sized for max_tokens rows.
   DeviceBuffer residual, normed, qkv, attn_out, proj, gate_up, act, final_rows, logits, inv_freq;
@@ -477,8 +483,11 @@ struct CudaBackend::Impl {
   }
 
   void allocate_kv_cache() {
+    kv_format = options.kv_cache_dtype == quant::KvCacheDtype::Fp8 ? kernels::KvCacheFormat::Fp8E4M3
+                                                                   : kernels::KvCacheFormat::Bf16;
     const int64_t block_elements = options.block_size * kv_size;
-    const int64_t bytes_per_block = 2 * config.num_hidden_layers * block_elements * static_cast<int64_t>(sizeof(bf16));
+    const int64_t bytes_per_block =
+        2 * config.num_hidden_layers * block_elements * static_cast<int64_t>(kv_element_bytes());
     int64_t num_blocks = options.num_kv_blocks;
     if (num_blocks <= 0) {
       int64_t budget = options.kv_cache_memory;
@@ -499,10 +508,10 @@ struct CudaBackend::Impl {
     }
     if (num_blocks <= 0) fail("cuda backend: the KV cache holds no block ({} bytes per block)", bytes_per_block);
     layer_stride = num_blocks * block_elements;
-    k_cache = DeviceBuffer(static_cast<size_t>(config.num_hidden_layers * layer_stride) * sizeof(bf16));
-    v_cache = DeviceBuffer(static_cast<size_t>(config.num_hidden_layers * layer_stride) * sizeof(bf16));
+    k_cache = DeviceBuffer(static_cast<size_t>(config.num_hidden_layers * layer_stride) * kv_element_bytes());
+    v_cache = DeviceBuffer(static_cast<size_t>(config.num_hidden_layers * layer_stride) * kv_element_bytes());
     kv_spec.shape = {num_blocks, options.block_size, config.num_hidden_layers, config.num_key_value_heads, head_dim};
-    kv_spec.dtype = DType::BF16;
+    kv_spec.dtype = kv_format == kernels::KvCacheFormat::Fp8E4M3 ? DType::F8_E4M3 : DType::BF16;
     kv_spec.bytes_per_block = bytes_per_block;
   }
 
@@ -599,8 +608,9 @@ struct CudaBackend::Impl {
     kernels::PagedAttentionParams p;
     p.q = qkv.as<bf16>();
     p.q_row_stride = qkv_size;
-    p.k_cache = k_cache.as<bf16>() + layer * layer_stride;
-    p.v_cache = v_cache.as<bf16>() + layer * layer_stride;
+    p.k_cache = k_layer(layer);
+    p.v_cache = v_layer(layer);
+    p.kv_format = kv_format;
     p.query_start_loc = device_meta.query_start_loc;
     p.context_lens = device_meta.context_lens;
     p.block_tables = device_meta.block_tables;
@@ -621,7 +631,7 @@ struct CudaBackend::Impl {
     kernels::rope_kv_write(qkv.as<bf16>(), device_meta.positions, device_meta.slot_mapping, inv_freq.as<float>(),
                            shape.num_tokens, static_cast<int>(config.num_attention_heads),
                            static_cast<int>(config.num_key_value_heads), static_cast<int>(head_dim),
-                           k_cache.as<bf16>() + l * layer_stride, v_cache.as<bf16>() + l * layer_stride, stream);
+                           k_layer(l), v_layer(l), kv_format, 1.0f, 1.0f, stream);
     kernels::PagedAttentionParams p = attention_params(l);
     if (shape.num_decode > 0) {
       p.seq_indices = device_meta.decode_seqs;
@@ -949,9 +959,10 @@ void CudaBackend::copy_blocks(std::span<const std::pair<int32_t, int32_t>> copie
     const size_t offset = reinterpret_cast<const char*>(m.host_meta.block_copies) - m.metadata_host.as<const char>();
     IOL_CUDA_CHECK(cudaMemcpyAsync(m.metadata_device.as<char>() + offset, m.host_meta.block_copies, count * 8,
                                    cudaMemcpyHostToDevice, m.stream));
-    kernels::copy_blocks(m.k_cache.as<bf16>(), m.v_cache.as<bf16>(), m.device_meta.block_copies, static_cast<int>(count),
-                         static_cast<int>(m.config.num_hidden_layers), m.layer_stride,
-                         m.options.block_size * m.kv_size, m.stream);
+    const auto element = static_cast<int64_t>(m.kv_element_bytes());
+    kernels::copy_blocks_bytes(m.k_cache.data(), m.v_cache.data(), m.device_meta.block_copies, static_cast<int>(count),
+                               static_cast<int>(m.config.num_hidden_layers), m.layer_stride * element,
+                               m.options.block_size * m.kv_size * element, m.stream);
     // The staging area is reused by the next chunk: wait for this one's copy.
     IOL_CUDA_CHECK(cudaStreamSynchronize(m.stream));
   }
@@ -964,11 +975,17 @@ std::optional<HardwareCeilings> CudaBackend::measure_ceilings() {
 
 std::vector<float> CudaBackend::read_kv_cache(int64_t layer, bool values) const {
   const Impl& m = *impl_;
-  std::vector<uint16_t> bits(static_cast<size_t>(m.layer_stride));
   const DeviceBuffer& cache = values ? m.v_cache : m.k_cache;
   IOL_CUDA_CHECK(cudaStreamSynchronize(m.stream));
+  std::vector<float> out(static_cast<size_t>(m.layer_stride));
+  if (m.kv_format == kernels::KvCacheFormat::Fp8E4M3) {
+    std::vector<uint8_t> codes(out.size());
+    cache.download(codes.data(), codes.size(), static_cast<size_t>(layer * m.layer_stride));
+    for (size_t i = 0; i < codes.size(); ++i) out[i] = quant::decode_e4m3(codes[i]);  // scale 1
+    return out;
+  }
+  std::vector<uint16_t> bits(out.size());
   cache.download(bits.data(), bits.size() * 2, static_cast<size_t>(layer * m.layer_stride) * 2);
-  std::vector<float> out(bits.size());
   for (size_t i = 0; i < bits.size(); ++i) out[i] = bf16_to_f32(bits[i]);
   return out;
 }

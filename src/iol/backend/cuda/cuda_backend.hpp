@@ -30,6 +30,9 @@ struct CudaBackendOptions {
   // 8-bit weights of the decoder layers' linear layers, quantized per output channel at load time
   // (docs/quantization.md); embeddings, norms and the LM head stay bf16.
   quant::QuantScheme quantization = quant::QuantScheme::None;
+  // Fp8: K and V stored as E4M3 codes with a per-tensor scale of 1 (docs/quantization.md), written
+  // by rope_kv_write and widened to bf16 tiles inside the attention kernels.
+  quant::KvCacheDtype kv_cache_dtype = quant::KvCacheDtype::Auto;
   int device = 0;
 };
 

@@ -7,13 +7,14 @@
 namespace iol::backend::cuda::kernels {
 namespace {
 
-constexpr int kVecElems = 8;  // bf16 per 16-byte access
+constexpr int kVecBytes = 16;
 constexpr int kThreads = 256;
 constexpr int kUnroll = 4;    // loads in flight per thread before the first store
 
 bool is_aligned_16(const void* p) { return reinterpret_cast<uintptr_t>(p) % 16 == 0; }
 
-// T is uint4 (caches, stride and block size all multiples of 8 bf16) or bf16; counts are in T's.
+// T is uint4 (caches, stride and block size all multiples of 16 bytes) or unsigned char; counts are
+// in T's.
 template <typename T>
 __global__ void copy_blocks_kernel(T* k_cache, T* v_cache, const int32_t* __restrict__ pairs, int64_t layer_stride,
                                    int64_t block_width) {
@@ -38,17 +39,18 @@ __global__ void copy_blocks_kernel(T* k_cache, T* v_cache, const int32_t* __rest
 
 }  // namespace
 
-void copy_blocks(bf16* k_cache, bf16* v_cache, const int32_t* pairs, int num_pairs, int num_layers,
-                 int64_t layer_stride, int64_t block_elements, cudaStream_t stream) {
-  if (num_pairs <= 0 || num_layers <= 0 || block_elements <= 0) return;
+void copy_blocks_bytes(void* k_cache, void* v_cache, const int32_t* pairs, int num_pairs, int num_layers,
+                       int64_t layer_stride, int64_t block_bytes, cudaStream_t stream) {
+  if (num_pairs <= 0 || num_layers <= 0 || block_bytes <= 0) return;
   const dim3 grid(num_pairs, num_layers, 2);
-  if (block_elements % kVecElems == 0 && layer_stride % kVecElems == 0 && is_aligned_16(k_cache) &&
+  if (block_bytes % kVecBytes == 0 && layer_stride % kVecBytes == 0 && is_aligned_16(k_cache) &&
       is_aligned_16(v_cache)) {
-    copy_blocks_kernel<<<grid, kThreads, 0, stream>>>(reinterpret_cast<uint4*>(k_cache),
-                                                      reinterpret_cast<uint4*>(v_cache), pairs,
-                                                      layer_stride / kVecElems, block_elements / kVecElems);
+    copy_blocks_kernel<<<grid, kThreads, 0, stream>>>(static_cast<uint4*>(k_cache), static_cast<uint4*>(v_cache), pairs,
+                                                      layer_stride / kVecBytes, block_bytes / kVecBytes);
   } else {
-    copy_blocks_kernel<<<grid, kThreads, 0, stream>>>(k_cache, v_cache, pairs, layer_stride, block_elements);
+    copy_blocks_kernel<<<grid, kThreads, 0, stream>>>(static_cast<unsigned char*>(k_cache),
+                                                      static_cast<unsigned char*>(v_cache), pairs, layer_stride,
+                                                      block_bytes);
   }
   IOL_CUDA_LAUNCH_CHECK();
 }

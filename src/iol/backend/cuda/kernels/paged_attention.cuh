@@ -1,5 +1,7 @@
 // Paged attention over the KV cache (layout docs/kv-cache.md: per layer [num_blocks][block_size]
-// [num_kv_heads][head_dim], bf16), causal, GQA, optional sliding window, head_dim 64 or 128.
+// [num_kv_heads][head_dim], bf16 or E4M3 codes: kv_cache_format.cuh), causal, GQA, optional
+// sliding window, head_dim 64 or 128. An FP8 cache is widened to bf16 tiles in shared memory
+// (decode(q) · scale, rounded to bf16), then the same tensor-core code runs as for bf16.
 // The new tokens' K/V are already in the cache (rope_kv_write runs first), so both kernels read
 // every key — earlier context and this step's — through the block tables.
 #pragma once
@@ -9,13 +11,17 @@
 #include <cuda_bf16.h>
 #include <cuda_runtime.h>
 
+#include "iol/backend/cuda/kernels/kv_cache_format.cuh"
+
 namespace iol::backend::cuda::kernels {
 
 struct PagedAttentionParams {
   const __nv_bfloat16* q = nullptr;  // [num_tokens][q_row_stride], head h at column h * head_dim
   int64_t q_row_stride = 0;          // elements between tokens (the fused qkv buffer's width)
-  const __nv_bfloat16* k_cache = nullptr;  // this layer's K
-  const __nv_bfloat16* v_cache = nullptr;  // this layer's V
+  const void* k_cache = nullptr;  // this layer's K (kv_format elements)
+  const void* v_cache = nullptr;  // this layer's V
+  KvCacheFormat kv_format = KvCacheFormat::Bf16;
+  float k_scale = 1.0f, v_scale = 1.0f;  // FP8: the per-tensor scales (kv_cache_format.cuh)
   const int32_t* query_start_loc = nullptr;  // [num_seqs + 1]
   const int32_t* context_lens = nullptr;     // [num_seqs]: tokens in the cache incl. this step's
   const int32_t* block_tables = nullptr;     // [num_seqs][max_blocks_per_seq]

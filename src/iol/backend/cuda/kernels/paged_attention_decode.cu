@@ -29,14 +29,20 @@
 // sequence's own context length and the grid, so a CUDA graph captured for the longest context
 // serves every shorter one.
 //
+// An FP8 cache (kFp8): the ring's stages hold E4M3 tiles (half the bytes in flight per tile), and
+// each tile, once landed, is widened by the threads that loaded it into one bf16 tile pair laid out
+// as above; one more barrier per tile, then the same MMAs.
+//
 // The mma/ldmatrix/cp.async helpers repeat those of paged_attention_prefill.cu (one file per kernel).
 #include <algorithm>
 #include <cstdint>
+#include <type_traits>
 
 #include <cuda_bf16.h>
 
 #include "iol/backend/cuda/cuda_check.hpp"
 #include "iol/backend/cuda/kernels/paged_attention.cuh"
+#include "iol/backend/cuda/kernels/quant_codec.cuh"
 #include "iol/core/error.hpp"
 
 namespace iol::backend::cuda::kernels {
@@ -130,25 +136,39 @@ __device__ __forceinline__ int partition_tokens_for(int span, int num_splits) {
   return max(kTileKeys, (share + kTileKeys - 1) / kTileKeys * kTileKeys);
 }
 
-template <int D>
+// The ring of stages (K tile, then V tile, in the cache's element type) and, for FP8, the bf16
+// tile pair the MMAs read.
+template <int D, bool kFp8>
+constexpr size_t decode_stage_bytes() {
+  return static_cast<size_t>(2) * kTileKeys * D * (kFp8 ? 1 : sizeof(bf16));
+}
+template <int D, bool kFp8>
 constexpr size_t decode_smem_bytes() {
-  return static_cast<size_t>(kStages) * 2 * kTileKeys * D * sizeof(bf16);
+  return kStages * decode_stage_bytes<D, kFp8>() + (kFp8 ? static_cast<size_t>(2) * kTileKeys * D * sizeof(bf16) : 0);
 }
 
-template <int D>
+// 16 E4M3 codes widened to bf16 and stored as two swizzled 16-byte chunks of a bf16 tile.
+__device__ __forceinline__ void widen_fp8_chunk(uint4 codes, float scale, uint4* dst0, uint4* dst1) {
+  widen_e4m3x16(codes, scale, *dst0, *dst1);
+}
+
+template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads, 2)
     paged_attention_decode_kernel(const PagedAttentionParams p, int heads_per_cta, int num_splits, float scale_log2,
                                   DecodeWorkspace workspace) {
-  constexpr int kChunksPerRow = D / 8;
+  // A 16-byte chunk holds 8 bf16 or 16 E4M3 elements.
+  constexpr int kChunkElems = kFp8 ? 16 : 8;
+  constexpr int kChunksPerRow = D / kChunkElems;
   constexpr int kRowsPerWave = kThreads / kChunksPerRow;
   constexpr int kWaves = kTileKeys / kRowsPerWave;
-  constexpr int kStageElems = 2 * kTileKeys * D;  // K tile, then V tile
+  constexpr size_t kStageBytes = decode_stage_bytes<D, kFp8>();
   static_assert(static_cast<size_t>(kWarps) * kMaxHeadsPerCta * (D + 2) * sizeof(float) <=
-                    decode_smem_bytes<D>(),
+                    decode_smem_bytes<D, kFp8>(),
                 "the merge reuses the pipeline's shared memory");
 
   extern __shared__ __align__(128) unsigned char smem[];
-  bf16* s_stages = reinterpret_cast<bf16*>(smem);
+  // The bf16 tiles the MMAs read: the current stage (bf16 cache) or the widened copy (FP8).
+  bf16* s_widened = reinterpret_cast<bf16*>(smem + kStages * kStageBytes);
 
   const int selected = blockIdx.x;
   const int seq = p.seq_indices[selected];
@@ -175,8 +195,9 @@ __global__ void __launch_bounds__(kThreads, 2)
   const int32_t* block_table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
   const int block_size = p.block_size;
   const int64_t slot_stride = static_cast<int64_t>(p.num_kv_heads) * D;
-  const bf16* k_base = p.k_cache + kv_head * D + load_chunk * 8;
-  const bf16* v_base = p.v_cache + kv_head * D + load_chunk * 8;
+  using Element = std::conditional_t<kFp8, uint8_t, bf16>;
+  const Element* k_base = static_cast<const Element*>(p.k_cache) + kv_head * D + load_chunk * kChunkElems;
+  const Element* v_base = static_cast<const Element*>(p.v_cache) + kv_head * D + load_chunk * kChunkElems;
   auto find_slots = [&](int tile, int (&slots)[kWaves]) {
 #pragma unroll
     for (int w = 0; w < kWaves; ++w) {
@@ -184,16 +205,37 @@ __global__ void __launch_bounds__(kThreads, 2)
       slots[w] = tile < num_tiles && key < end ? block_table[key / block_size] * block_size + key % block_size : -1;
     }
   };
+  // bf16 stages are swizzled for ldmatrix; FP8 stages are plain [key][D] bytes (only the thread
+  // that loaded a chunk reads it back, to widen it).
   auto issue_tile = [&](int stage, const int (&slots)[kWaves]) {
-    bf16* s_k = s_stages + stage * kStageElems;
-    bf16* s_v = s_k + kTileKeys * D;
+    unsigned char* s_k = smem + stage * kStageBytes;
+    unsigned char* s_v = s_k + kStageBytes / 2;
 #pragma unroll
     for (int w = 0; w < kWaves; ++w) {
       const int row = load_row0 + w * kRowsPerWave;
       const bool valid = slots[w] >= 0;
       const int64_t offset = valid ? slots[w] * slot_stride : 0;
-      cp_async_16(smem_address(s_k + swizzle<D>(row, load_chunk)), k_base + offset, valid);
-      cp_async_16(smem_address(s_v + swizzle<D>(row, load_chunk)), v_base + offset, valid);
+      const int at = kFp8 ? row * D + load_chunk * 16 : swizzle<D>(row, load_chunk) * static_cast<int>(sizeof(bf16));
+      cp_async_16(smem_address(s_k + at), k_base + offset, valid);
+      cp_async_16(smem_address(s_v + at), v_base + offset, valid);
+    }
+  };
+  // FP8: this thread's landed chunks of a stage, widened into the bf16 tile pair.
+  auto widen_tile = [&](int stage) {
+    const unsigned char* s_k = smem + stage * kStageBytes;
+    const unsigned char* s_v = s_k + kStageBytes / 2;
+    bf16* w_k = s_widened;
+    bf16* w_v = s_widened + kTileKeys * D;
+#pragma unroll
+    for (int w = 0; w < kWaves; ++w) {
+      const int row = load_row0 + w * kRowsPerWave;
+      const int at = row * D + load_chunk * 16;
+      widen_fp8_chunk(*reinterpret_cast<const uint4*>(s_k + at), p.k_scale,
+                      reinterpret_cast<uint4*>(w_k + swizzle<D>(row, 2 * load_chunk)),
+                      reinterpret_cast<uint4*>(w_k + swizzle<D>(row, 2 * load_chunk + 1)));
+      widen_fp8_chunk(*reinterpret_cast<const uint4*>(s_v + at), p.v_scale,
+                      reinterpret_cast<uint4*>(w_v + swizzle<D>(row, 2 * load_chunk)),
+                      reinterpret_cast<uint4*>(w_v + swizzle<D>(row, 2 * load_chunk + 1)));
     }
   };
 
@@ -239,7 +281,15 @@ __global__ void __launch_bounds__(kThreads, 2)
     cp_async_commit();
     find_slots(tile + kStages, slots);
 
-    const bf16* s_k = s_stages + (tile % kStages) * kStageElems;
+    const bf16* s_k;
+    if constexpr (kFp8) {
+      // Every warp finished the previous tile's MMAs at the barrier above; widen, then share.
+      widen_tile(tile % kStages);
+      __syncthreads();
+      s_k = s_widened;
+    } else {
+      s_k = reinterpret_cast<const bf16*>(smem + (tile % kStages) * kStageBytes);
+    }
     const bf16* s_v = s_k + kTileKeys * D;
 
     // ---- S = Q K^T for this warp's 16 keys ----
@@ -388,21 +438,21 @@ __global__ void __launch_bounds__(kThreads, 2)
   }
 }
 
-template <int D>
+template <int D, bool kFp8>
 void launch_decode(const PagedAttentionParams& p, int heads_per_cta, int num_splits, DecodeWorkspace workspace,
                    cudaStream_t stream) {
-  constexpr size_t kSmemBytes = decode_smem_bytes<D>();
+  constexpr size_t kSmemBytes = decode_smem_bytes<D, kFp8>();
   if constexpr (kSmemBytes > 48 * 1024) {
     static const bool configured = [] {
-      IOL_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D>,
+      IOL_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_decode_kernel<D, kFp8>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
       return true;
     }();
     (void)configured;
   }
   const dim3 grid(p.num_selected, p.num_heads / heads_per_cta, num_splits);
-  paged_attention_decode_kernel<D><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_cta, num_splits,
-                                                                           p.scale * kLog2e, workspace);
+  paged_attention_decode_kernel<D, kFp8><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_cta, num_splits,
+                                                                                 p.scale * kLog2e, workspace);
   IOL_CUDA_LAUNCH_CHECK();
 }
 
@@ -474,10 +524,13 @@ void paged_attention_decode(const PagedAttentionParams& params, int max_num_seqs
     parts.partial_max = base + partials * params.head_dim;
     parts.partial_sum = base + partials * (params.head_dim + 1);
   }
+  const bool fp8 = params.kv_format == KvCacheFormat::Fp8E4M3;
   if (params.head_dim == 64)
-    launch_decode<64>(params, heads_per_cta, num_splits, parts, stream);
+    fp8 ? launch_decode<64, true>(params, heads_per_cta, num_splits, parts, stream)
+        : launch_decode<64, false>(params, heads_per_cta, num_splits, parts, stream);
   else
-    launch_decode<128>(params, heads_per_cta, num_splits, parts, stream);
+    fp8 ? launch_decode<128, true>(params, heads_per_cta, num_splits, parts, stream)
+        : launch_decode<128, false>(params, heads_per_cta, num_splits, parts, stream);
 }
 
 }  // namespace iol::backend::cuda::kernels

@@ -17,12 +17,19 @@
 // Pipelining as in FA2: V_j is fetched (cp.async) while S_j = Q·K_j^T runs, K_{j+1} while
 // O += P_j·V_j runs. Tiles above the diagonal or below the sliding window are never visited; the
 // mask is applied only to tiles that cross a row's causal or window boundary.
+//
+// An FP8 cache (kFp8): the K/V tiles travel as E4M3 codes by cp.async into a staging pair (16
+// codes per chunk, plain [key][D] bytes), issued where the bf16 path issues its tiles; after each
+// wait, every thread widens the chunks it loaded into the same swizzled bf16 tiles
+// (kv_cache_format.cuh) before the barrier that publishes them. No barrier is added: K is widened
+// after the barrier that ends the previous S = Q·K^T, V after the one that ends the previous P·V.
 #include <cstdint>
 
 #include <cuda_bf16.h>
 
 #include "iol/backend/cuda/cuda_check.hpp"
 #include "iol/backend/cuda/kernels/paged_attention.cuh"
+#include "iol/backend/cuda/kernels/quant_codec.cuh"
 #include "iol/core/error.hpp"
 
 namespace iol::backend::cuda::kernels {
@@ -96,7 +103,7 @@ __device__ __forceinline__ float fast_exp2(float x) {
   return y;
 }
 
-template <int D>
+template <int D, bool kFp8>
 __global__ void __launch_bounds__(kThreads)
     paged_attention_prefill_kernel(const PagedAttentionParams p, int heads_per_tile_log2, float scale_log2) {
   constexpr int kChunksPerRow = D / 8;                     // 16-byte chunks in a head_dim row
@@ -108,6 +115,8 @@ __global__ void __launch_bounds__(kThreads)
   bf16* s_q = reinterpret_cast<bf16*>(smem);
   bf16* s_k = s_q + kTileRows * D;
   bf16* s_v = s_k + kTileKeys * D;
+  uint8_t* s_k_codes = reinterpret_cast<uint8_t*>(s_v + kTileKeys * D);  // FP8 staging
+  uint8_t* s_v_codes = s_k_codes + kTileKeys * D;
 
   const int seq = p.seq_indices[blockIdx.z];
   const int q_start = p.query_start_loc[seq];
@@ -153,8 +162,8 @@ __global__ void __launch_bounds__(kThreads)
   const int32_t* block_table = p.block_tables + static_cast<int64_t>(seq) * p.max_blocks_per_seq;
   const int block_size = p.block_size;
   const int64_t slot_stride = static_cast<int64_t>(p.num_kv_heads) * D;
-  const bf16* k_base = p.k_cache + kv_head * D + load_chunk * 8;
-  const bf16* v_base = p.v_cache + kv_head * D + load_chunk * 8;
+  const bf16* k_base = static_cast<const bf16*>(p.k_cache) + kv_head * D + load_chunk * 8;
+  const bf16* v_base = static_cast<const bf16*>(p.v_cache) + kv_head * D + load_chunk * 8;
   auto find_slots = [&](int tile, int (&slots)[kWaves]) {
 #pragma unroll
     for (int w = 0; w < kWaves; ++w) {
@@ -162,7 +171,7 @@ __global__ void __launch_bounds__(kThreads)
       slots[w] = key < context_len ? block_table[key / block_size] * block_size + key % block_size : -1;
     }
   };
-  auto issue_tile = [&](const bf16* base, bf16* dst, const int (&slots)[kWaves]) {
+  auto issue_bf16_tile = [&](const bf16* base, bf16* dst, const int (&slots)[kWaves]) {
 #pragma unroll
     for (int w = 0; w < kWaves; ++w) {
       const int row = load_row0 + w * kRowsPerWave;
@@ -170,10 +179,39 @@ __global__ void __launch_bounds__(kThreads)
       cp_async_16(smem_address(dst + swizzle<D>(row, load_chunk)), src, slots[w] >= 0);
     }
   };
+  // FP8: tile `tile` of a cache into its staging buffer, 16 codes per chunk (zeros past the context).
+  constexpr int kCodeChunksPerRow = D / 16;
+  constexpr int kCodeRowsPerPass = kThreads / kCodeChunksPerRow;
+  constexpr int kCodePasses = kTileKeys / kCodeRowsPerPass;
+  const int code_chunk = tid % kCodeChunksPerRow, code_row0 = tid / kCodeChunksPerRow;
+  auto issue_fp8_tile = [&](const void* cache, uint8_t* stage, int tile) {
+    const uint8_t* base = static_cast<const uint8_t*>(cache) + kv_head * D + code_chunk * 16;
+#pragma unroll
+    for (int i = 0; i < kCodePasses; ++i) {
+      const int row = code_row0 + i * kCodeRowsPerPass, key = tile * kTileKeys + row;
+      const bool valid = key < context_len;
+      const int64_t slot = valid ? int64_t{block_table[key / block_size]} * block_size + key % block_size : 0;
+      cp_async_16(smem_address(stage + row * D + code_chunk * 16), base + slot * slot_stride, valid);
+    }
+  };
+  // FP8: this thread's landed chunks of a staging buffer, widened into a bf16 tile.
+  auto widen_fp8_stage = [&](const uint8_t* stage, float scale, bf16* dst) {
+#pragma unroll
+    for (int i = 0; i < kCodePasses; ++i) {
+      const int row = code_row0 + i * kCodeRowsPerPass;
+      widen_e4m3x16(*reinterpret_cast<const uint4*>(stage + row * D + code_chunk * 16), scale,
+                    *reinterpret_cast<uint4*>(dst + swizzle<D>(row, 2 * code_chunk)),
+                    *reinterpret_cast<uint4*>(dst + swizzle<D>(row, 2 * code_chunk + 1)));
+    }
+  };
+  auto issue_tile = [&](bool values, bf16* dst, int tile, const int (&slots)[kWaves]) {
+    if constexpr (kFp8) issue_fp8_tile(values ? p.v_cache : p.k_cache, values ? s_v_codes : s_k_codes, tile);
+    else issue_bf16_tile(values ? v_base : k_base, dst, slots);
+  };
 
   int slots[kWaves];
   find_slots(tile_begin, slots);
-  issue_tile(k_base, s_k, slots);
+  issue_tile(false, s_k, tile_begin, slots);
   cp_async_commit();
 
   // Fragment coordinates (PTX mma.m16n8k16 layouts): this thread holds rows group and group + 8 of
@@ -197,13 +235,14 @@ __global__ void __launch_bounds__(kThreads)
 
   for (int tile = tile_begin; tile <= tile_end; ++tile) {
     cp_async_wait_all();
+    if constexpr (kFp8) widen_fp8_stage(s_k_codes, p.k_scale, s_k);  // every warp is past S_{tile-1}
     __syncthreads();  // K_tile (and, first time, Q) visible; every warp is done with V_{tile-1}
     if (tile == tile_begin) {
 #pragma unroll
       for (int kk = 0; kk < D / 16; ++kk)
         ldmatrix_x4(q_frag[kk], smem_address(s_q + swizzle<D>(warp_row0 + lane % 16, kk * 2 + lane / 16)));
     }
-    issue_tile(v_base, s_v, slots);
+    issue_tile(true, s_v, tile, slots);
     cp_async_commit();
     int next_slots[kWaves];
     if (tile < tile_end) find_slots(tile + 1, next_slots);
@@ -270,9 +309,10 @@ __global__ void __launch_bounds__(kThreads)
     }
 
     cp_async_wait_all();
+    if constexpr (kFp8) widen_fp8_stage(s_v_codes, p.v_scale, s_v);  // every warp is past P_{tile-1}·V
     __syncthreads();  // V_tile visible; every warp is done with K_tile
     if (tile < tile_end) {
-      issue_tile(k_base, s_k, next_slots);
+      issue_tile(false, s_k, tile + 1, next_slots);
 #pragma unroll
       for (int w = 0; w < kWaves; ++w) slots[w] = next_slots[w];
     }
@@ -327,12 +367,13 @@ __global__ void __launch_bounds__(kThreads)
   }
 }
 
-template <int D>
+template <int D, bool kFp8>
 void launch_prefill(const PagedAttentionParams& p, cudaStream_t stream) {
-  constexpr size_t kSmemBytes = static_cast<size_t>(kTileRows + 2 * kTileKeys) * D * sizeof(bf16);
+  constexpr size_t kSmemBytes =
+      static_cast<size_t>(kTileRows + 2 * kTileKeys) * D * sizeof(bf16) + (kFp8 ? size_t{2} * kTileKeys * D : 0);
   if constexpr (kSmemBytes > 48 * 1024) {
     static const bool configured = [] {
-      IOL_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_kernel<D>,
+      IOL_CUDA_CHECK(cudaFuncSetAttribute(paged_attention_prefill_kernel<D, kFp8>,
                                           cudaFuncAttributeMaxDynamicSharedMemorySize, static_cast<int>(kSmemBytes)));
       return true;
     }();
@@ -347,7 +388,7 @@ void launch_prefill(const PagedAttentionParams& p, cudaStream_t stream) {
   const dim3 grid((p.max_query_len + tokens_per_tile - 1) / tokens_per_tile, p.num_heads >> heads_per_tile_log2,
                   p.num_selected);
   const float scale_log2 = p.scale * kLog2e;
-  paged_attention_prefill_kernel<D><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_tile_log2, scale_log2);
+  paged_attention_prefill_kernel<D, kFp8><<<grid, kThreads, kSmemBytes, stream>>>(p, heads_per_tile_log2, scale_log2);
   IOL_CUDA_LAUNCH_CHECK();
 }
 
@@ -364,9 +405,10 @@ void paged_attention_prefill(const PagedAttentionParams& params, cudaStream_t st
          params.q_row_stride);
   if (params.num_selected > 65535)
     fail("paged_attention_prefill: {} sequences exceed the grid's 65535", params.num_selected);
+  const bool fp8 = params.kv_format == KvCacheFormat::Fp8E4M3;
   switch (params.head_dim) {
-    case 64: return launch_prefill<64>(params, stream);
-    case 128: return launch_prefill<128>(params, stream);
+    case 64: return fp8 ? launch_prefill<64, true>(params, stream) : launch_prefill<64, false>(params, stream);
+    case 128: return fp8 ? launch_prefill<128, true>(params, stream) : launch_prefill<128, false>(params, stream);
     default:
       fail("paged_attention_prefill: head_dim {} is not supported (64 or 128); add a template instance",
            params.head_dim);

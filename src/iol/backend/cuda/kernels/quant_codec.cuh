@@ -68,6 +68,24 @@ __device__ __forceinline__ void decode4_e4m3(uint32_t word, float (&out)[4]) {
   const float2 a = __half22float2(__half2(lo)), b = __half22float2(__half2(hi));
   out[0] = a.x, out[1] = a.y, out[2] = b.x, out[3] = b.y;
 }
+// 16 E4M3 codes (one 16-byte chunk, element 0 in the lowest byte) times scale, rounded to bf16:
+// elements 0-7 in lo, 8-15 in hi (the FP8 KV cache widened for the attention MMAs).
+__device__ __forceinline__ void widen_e4m3x16(uint4 codes, float scale, uint4& lo, uint4& hi) {
+  const uint32_t words[4] = {codes.x, codes.y, codes.z, codes.w};
+  uint32_t packed[8];
+#pragma unroll
+  for (int q = 0; q < 4; ++q) {
+    float d[4];
+    decode4_e4m3(words[q], d);
+    const __nv_bfloat162 a = __floats2bfloat162_rn(d[0] * scale, d[1] * scale);
+    const __nv_bfloat162 b = __floats2bfloat162_rn(d[2] * scale, d[3] * scale);
+    packed[2 * q] = *reinterpret_cast<const uint32_t*>(&a);
+    packed[2 * q + 1] = *reinterpret_cast<const uint32_t*>(&b);
+  }
+  lo = make_uint4(packed[0], packed[1], packed[2], packed[3]);
+  hi = make_uint4(packed[4], packed[5], packed[6], packed[7]);
+}
+
 // int8 → float without the conversion unit: the biased byte (b ^ 0x80) placed in the mantissa of
 // 2^23 gives 2^23 + 128 + b exactly; subtracting that constant leaves b.
 __device__ __forceinline__ void decode4_int8(uint32_t word, float (&out)[4]) {

@@ -6,10 +6,15 @@
 // when head_dim/2 is not a multiple of 8 or a pointer is misaligned) and copy v. A few tokens
 // spread over several CTAs each: at batch 1 one CTA looping over the 40 heads of Llama-3.1-8B took
 // 5.6 us per layer, mostly one global round trip after another.
+//
+// An FP8 cache (KvCacheFormat::Fp8E4M3) receives E4M3 codes of the bf16-rounded values divided by
+// the tensor's scale (kv_cache_format.cuh): 8 codes per 8-byte store in the vectorized path.
 #include <algorithm>
+#include <type_traits>
 
 #include "iol/backend/cuda/cuda_check.hpp"
 #include "iol/backend/cuda/kernels/elementwise.cuh"
+#include "iol/backend/cuda/kernels/quant_codec.cuh"
 
 namespace iol::backend::cuda::kernels {
 namespace {
@@ -40,6 +45,21 @@ struct Bf16Group {
       for (int i = 0; i < kPairs; ++i) v[i] = __bfloat162float(p[i]);
     }
   }
+  // The values rounded to bf16, times inv_scale, as E4M3 codes at p (kPairs bytes).
+  __device__ __forceinline__ void store_codes(uint8_t* p, float inv_scale) const {
+    uint8_t codes[kPairs];
+#pragma unroll
+    for (int i = 0; i < kPairs; ++i) codes[i] = encode_e4m3(__fmul_rn(round_bf16(v[i]), inv_scale));
+    if constexpr (kPairs == 8) {
+      uint2 packed;
+      packed.x = codes[0] | (codes[1] << 8) | (codes[2] << 16) | (static_cast<uint32_t>(codes[3]) << 24);
+      packed.y = codes[4] | (codes[5] << 8) | (codes[6] << 16) | (static_cast<uint32_t>(codes[7]) << 24);
+      *reinterpret_cast<uint2*>(p) = packed;
+    } else {
+#pragma unroll
+      for (int i = 0; i < kPairs; ++i) p[i] = codes[i];
+    }
+  }
   // Rounds each value to bf16 (nearest even) and stores it to every destination given.
   __device__ __forceinline__ void store(bf16* p, bf16* also) const {
     if constexpr (kPairs == 8) {
@@ -60,13 +80,17 @@ struct Bf16Group {
 };
 
 // kPairs: 8 (vectorized) or 1. Work items: (head, group of kPairs pairs) over the q and k heads, then
-// (group of kPairs values) over the v heads for the cache copy.
-template <int kPairs>
+// (group of kPairs values) over the v heads for the cache copy. kFp8: the caches hold E4M3 codes.
+template <int kPairs, bool kFp8>
 __global__ void __launch_bounds__(kThreads) rope_kv_write_kernel(bf16* qkv, const int32_t* __restrict__ positions,
                                                                  const int64_t* __restrict__ slot_mapping,
                                                                  const float* __restrict__ inv_freq, int num_heads,
-                                                                 int num_kv_heads, int head_dim, bf16* k_cache,
-                                                                 bf16* v_cache) {
+                                                                 int num_kv_heads, int head_dim, void* k_cache_raw,
+                                                                 void* v_cache_raw, float k_inv_scale,
+                                                                 float v_inv_scale) {
+  using Element = std::conditional_t<kFp8, uint8_t, bf16>;
+  Element* k_cache = static_cast<Element*>(k_cache_raw);
+  Element* v_cache = static_cast<Element*>(v_cache_raw);
   __shared__ float cos_table[kMaxHalfDim], sin_table[kMaxHalfDim];
   const int64_t token = blockIdx.x;
   const int half = head_dim / 2;
@@ -101,29 +125,43 @@ __global__ void __launch_bounds__(kThreads) rope_kv_write_kernel(bf16* qkv, cons
       a.v[i] = round_bf16(a_i * c) - round_bf16(b_i * s);
       b.v[i] = round_bf16(b_i * c) + round_bf16(a_i * s);
     }
-    bf16* cached = nullptr;
+    Element* cached = nullptr;
     if (head >= num_heads && slot >= 0) cached = k_cache + slot * kv_size + int64_t{head - num_heads} * head_dim + first;
-    a.store(x, cached);
-    b.store(x + half, cached ? cached + half : nullptr);
+    if constexpr (kFp8) {
+      a.store(x, nullptr);
+      b.store(x + half, nullptr);
+      if (cached) {
+        a.store_codes(cached, k_inv_scale);
+        b.store_codes(cached + half, k_inv_scale);
+      }
+    } else {
+      a.store(x, cached);
+      b.store(x + half, cached ? cached + half : nullptr);
+    }
   }
   if (slot < 0) return;
   const bf16* v = row + int64_t{num_heads} * head_dim + kv_size;
-  bf16* v_cached = v_cache + slot * kv_size;
+  Element* v_cached = v_cache + slot * kv_size;
   for (int item = first_item - rotated_items; item < v_items; item += stride) {
     if (item < 0) continue;
     const int64_t i = int64_t{item} * kPairs;
-    if constexpr (kPairs == 8)
+    if constexpr (kFp8) {
+      Bf16Group<kPairs> values;
+      values.load(v + i);  // already bf16: round_bf16 in store_codes changes nothing
+      values.store_codes(v_cached + i, v_inv_scale);
+    } else if constexpr (kPairs == 8) {
       *reinterpret_cast<uint4*>(v_cached + i) = *reinterpret_cast<const uint4*>(v + i);
-    else
+    } else {
       v_cached[i] = v[i];
+    }
   }
 }
 
 }  // namespace
 
 void rope_kv_write(bf16* qkv, const int32_t* positions, const int64_t* slot_mapping, const float* inv_freq,
-                   int num_tokens, int num_heads, int num_kv_heads, int head_dim, bf16* k_cache, bf16* v_cache,
-                   cudaStream_t stream) {
+                   int num_tokens, int num_heads, int num_kv_heads, int head_dim, void* k_cache, void* v_cache,
+                   KvCacheFormat format, float k_scale, float v_scale, cudaStream_t stream) {
   if (num_tokens <= 0) return;
   // A model-configuration error, caught at the first (uncaptured) forward, not a data-dependent one:
   // the cos/sin table is sized for head_dim <= 256.
@@ -138,12 +176,17 @@ void rope_kv_write(bf16* qkv, const int32_t* positions, const int64_t* slot_mapp
   const int64_t all_parts = (items + kThreads - 1) / kThreads;
   const int parts = static_cast<int>(std::clamp<int64_t>(128 / num_tokens, 1, std::min<int64_t>(all_parts, 65535)));
   const dim3 grid(static_cast<unsigned>(num_tokens), static_cast<unsigned>(parts));
-  if (vectorized)
-    rope_kv_write_kernel<8><<<grid, kThreads, 0, stream>>>(qkv, positions, slot_mapping, inv_freq, num_heads,
-                                                           num_kv_heads, head_dim, k_cache, v_cache);
-  else
-    rope_kv_write_kernel<1><<<grid, kThreads, 0, stream>>>(qkv, positions, slot_mapping, inv_freq, num_heads,
-                                                           num_kv_heads, head_dim, k_cache, v_cache);
+  if (!(k_scale > 0.0f) || !(v_scale > 0.0f)) fail("rope_kv_write: KV scales must be positive ({}, {})", k_scale, v_scale);
+  const float k_inv = 1.0f / k_scale, v_inv = 1.0f / v_scale;
+  const bool fp8 = format == KvCacheFormat::Fp8E4M3;
+  auto run = [&](auto kernel) {
+    kernel<<<grid, kThreads, 0, stream>>>(qkv, positions, slot_mapping, inv_freq, num_heads, num_kv_heads, head_dim,
+                                          k_cache, v_cache, k_inv, v_inv);
+  };
+  if (vectorized && fp8) run(rope_kv_write_kernel<8, true>);
+  else if (vectorized) run(rope_kv_write_kernel<8, false>);
+  else if (fp8) run(rope_kv_write_kernel<1, true>);
+  else run(rope_kv_write_kernel<1, false>);
   IOL_CUDA_LAUNCH_CHECK();
 }
 
