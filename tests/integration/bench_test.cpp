@@ -37,6 +37,34 @@ nlohmann::json schema() {
   return nlohmann::json::parse(in);
 }
 
+// Speculative decoding in results records (docs/speculative.md): the configuration in
+// engine.speculative, the counters in target.speculative, both valid against the schema.
+TEST(Bench, SpeculativeRecordsCarryTheCountersAndValidate) {
+  testing::TempDir dir;
+  const std::string out = dir.str("spec.jsonl");
+  const std::string model = std::string(IOL_FIXTURES_DIR) + "/reference_models/";
+  const std::string base = "bench --model " + model + "target --quiet --out " + out +
+                           " --input-len 24 --output-len 16 --num-requests 4 --threads 1";
+  ASSERT_EQ(run(base + " --speculative-model " + model + "draft --num-speculative-tokens 3"), 0);
+  ASSERT_EQ(run(base + " --speculative-method ngram"), 0);
+  ASSERT_EQ(run(base), 0);
+  const auto records = bench::read_jsonl(out);
+  ASSERT_EQ(records.size(), 3u);
+  const auto s = schema();
+  for (const auto& record : records) EXPECT_EQ(bench::validate_json_schema(s, record), "") << record.dump().substr(0, 300);
+  EXPECT_EQ(records[0]["engine"]["levers"]["speculative_decoding"], "draft");
+  EXPECT_EQ(records[0]["engine"]["speculative"]["num_speculative_tokens"], 3);
+  const auto& spec = records[0]["target"]["speculative"];
+  EXPECT_GT(spec["num_proposed_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(spec["num_accepted_tokens"].get<int64_t>(), 0);
+  EXPECT_GT(spec["draft_time_share"].get<double>(), 0.0);
+  EXPECT_EQ(records[1]["engine"]["levers"]["speculative_decoding"], "ngram");
+  EXPECT_EQ(records[1]["engine"]["speculative"]["num_speculative_tokens"], 4);  // the default k
+  EXPECT_EQ(records[2]["engine"]["levers"]["speculative_decoding"], "none");
+  EXPECT_TRUE(records[2]["target"]["speculative"].is_null());
+  EXPECT_TRUE(records[2]["engine"]["speculative"].is_null());
+}
+
 TEST(Bench, EveryRecordValidatesAgainstTheSchema) {
   testing::TempDir dir;
   const std::string out = dir.str("r/results.jsonl");

@@ -201,6 +201,29 @@ TEST(Cli, ChatMessagesRenderWithTheTemplateAndEncodeWithoutAddingBos) {
             "not closed (expected 'endfor' or 'else')\n");
 }
 
+// Speculative decoding from the command line (docs/speculative.md): greedy output ids with the
+// draft model and with n-gram lookup equal those without; bad combinations are usage errors.
+TEST(Cli, SpeculativeDecodingKeepsGreedyOutputs) {
+  const std::string model = std::string(IOL_FIXTURES_DIR) + "/reference_models/";
+  const std::string base = "generate --model " + model + "target --threads 1 --temperature 0 --max-tokens 40 "
+                           "--output-ids --prompt 'The :mod:`os` module provides a portable way of using'";
+  const Result plain = run(base);
+  ASSERT_EQ(plain.exit_code, 0) << plain.err;
+  const Result draft = run(base + " --speculative-model " + model + "draft --num-speculative-tokens 5");
+  ASSERT_EQ(draft.exit_code, 0) << draft.err;
+  EXPECT_EQ(draft.out, plain.out);
+  EXPECT_NE(draft.err.find("speculative (draft, k = 5)"), std::string::npos) << draft.err;
+  const Result ngram = run(base + " --speculative-method ngram --num-speculative-tokens 3 --prompt-lookup-max 4");
+  ASSERT_EQ(ngram.exit_code, 0) << ngram.err;
+  EXPECT_EQ(ngram.out, plain.out);
+  EXPECT_EQ(run(base + " --speculative-method draft").exit_code, 2);
+  EXPECT_EQ(run(base + " --num-speculative-tokens 3").exit_code, 2);
+  EXPECT_EQ(run(base + " --speculative-method ngram --speculative-model " + model + "draft").exit_code, 2);
+  EXPECT_EQ(run(base + " --speculative-method bogus").exit_code, 2);
+  // A draft whose vocabulary differs from the target's.
+  EXPECT_EQ(run(base + " --speculative-model llama-3.1-8b").exit_code, 2);
+}
+
 TEST(Cli, UsageErrorsExitTwoWithOneLine) {
   const std::pair<const char*, const char*> cases[] = {
       {"generate --preset tiny", "iol: error: no prompt: pass --prompt TEXT, --messages FILE, --prompt-ids 1,2,3 or --prompts-file FILE (see --help)\n"},

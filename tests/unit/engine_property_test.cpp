@@ -7,6 +7,7 @@
 #include <map>
 
 #include "../support/mock_backend.hpp"
+#include "iol/spec/draft_model_proposer.hpp"
 #include "iol/core/error.hpp"
 #include "iol/core/rng.hpp"
 #include "iol/engine/engine.hpp"
@@ -27,8 +28,12 @@ sampling::SamplingParams params_of_request(int32_t max_tokens, int32_t n) {
 
 int64_t pick(Rng& rng, int64_t lo, int64_t hi) { return lo + static_cast<int64_t>(rng.next_u64() % static_cast<uint64_t>(hi - lo + 1)); }
 
-TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
-  const int kTrials = 2000;
+// Speculation mode of a batch of schedules: none, n-gram or a draft model (the mock perturbed),
+// with k and the batch-size switch drawn per schedule.
+enum class Speculation { None, Ngram, Draft };
+
+void run_random_schedules(int kTrials, Speculation speculation) {
+  int64_t total_proposed = 0, total_accepted = 0;
   int64_t total_preemptions = 0, total_hits = 0, total_aborts = 0, total_requests = 0, total_parallel_samples = 0;
   for (int trial = 0; trial < kTrials; ++trial) {
     SCOPED_TRACE("trial " + std::to_string(trial));
@@ -43,10 +48,22 @@ TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
     config.batching = rng.uniform() < 0.8 ? BatchingMode::InFlight : BatchingMode::Static;
     config.kv_layout = rng.uniform() < 0.8 ? KvLayout::Paged : KvLayout::Contiguous;
     config.max_model_len = std::min<int64_t>(48, config.num_kv_blocks * config.block_size);
+    std::unique_ptr<spec::Proposer> proposer;
+    if (speculation != Speculation::None) {
+      config.speculative.method = speculation == Speculation::Ngram ? SpeculativeMethod::Ngram : SpeculativeMethod::DraftModel;
+      config.speculative.num_speculative_tokens = pick(rng, 1, 8);
+      config.speculative.disable_by_batch_size = rng.uniform() < 0.2 ? pick(rng, 1, 4) : 0;
+      config.speculative.prompt_lookup_max = pick(rng, 1, 4);
+      if (speculation == Speculation::Draft)
+        proposer = std::make_unique<spec::DraftModelProposer>(
+            std::make_unique<testing::MockBackend>(pick(rng, 4, 40), pick(rng, 1, 6), kVocab,
+                                                   static_cast<float>(rng.uniform())),
+            kVocab);
+    }
     model::ModelConfig model;
     model.vocab_size = kVocab;
     testing::MockBackend backend(config.num_kv_blocks, config.block_size, kVocab);
-    Engine engine(config, backend, model, nullptr);
+    Engine engine(config, backend, model, nullptr, std::move(proposer));
 
     // Requests share prefixes drawn from a few stems.
     std::vector<std::vector<int32_t>> stems(3);
@@ -117,23 +134,44 @@ TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) {
         std::vector<int32_t> expected = p->n == 1 ? testing::mock_greedy(p->prompt, p->max_tokens, kVocab)
                                                   : testing::mock_sampled(p->prompt, params_of(*p), sample, kVocab);
         if (aborted[id]) expected.resize(std::min(expected.size(), outputs[key].size()));  // a prefix, cut by the abort
-        EXPECT_EQ(outputs[key], expected) << "request " << id << " sample " << sample;
+        // A draft model's sampled proposals go through rejection sampling: the same distribution,
+        // not the same tokens (speculative_test.cpp tests the distribution); only their count.
+        if (speculation == Speculation::Draft && p->n > 1)
+          EXPECT_EQ(outputs[key].size(), expected.size()) << "request " << id << " sample " << sample;
+        else
+          EXPECT_EQ(outputs[key], expected) << "request " << id << " sample " << sample;
       }
       total_parallel_samples += p->n > 1 ? p->n : 0;
     }
+    total_proposed += stats.speculative.num_proposed_tokens;
+    total_accepted += stats.speculative.num_accepted_tokens;
     total_preemptions += stats.num_preemptions;
     total_hits += stats.blocks.prefix_hit_tokens;
     total_aborts += stats.num_aborted;
   }
   // The random schedules must actually exercise preemption, prefix hits and cancellation.
-  EXPECT_GT(total_preemptions, 100);
-  EXPECT_GT(total_hits, 100);
-  EXPECT_GT(total_aborts, 50);
-  EXPECT_GT(total_parallel_samples, 1000);
+  EXPECT_GT(total_preemptions, kTrials / 20);
+  EXPECT_GT(total_hits, kTrials / 20);
+  EXPECT_GT(total_aborts, kTrials / 40);
+  EXPECT_GT(total_parallel_samples, kTrials / 2);
+  // The mock model reads its whole context, so n-gram proposals are rarely right (rejections are
+  // what these schedules exercise); the perturbed draft agrees far more often.
+  if (speculation == Speculation::Ngram) EXPECT_GT(total_accepted, 10);
+  if (speculation == Speculation::Draft) EXPECT_GT(total_accepted, kTrials);
+  if (speculation != Speculation::None) EXPECT_GT(total_proposed, 10 * kTrials);
   std::printf("[ property ] %d schedules, %lld requests, %lld parallel samples, %lld preemptions, %lld prefix-hit tokens, "
-              "%lld aborts\n", kTrials, static_cast<long long>(total_requests), static_cast<long long>(total_parallel_samples),
-              static_cast<long long>(total_preemptions), static_cast<long long>(total_hits), static_cast<long long>(total_aborts));
+              "%lld aborts; %lld proposed, %lld accepted\n", kTrials, static_cast<long long>(total_requests),
+              static_cast<long long>(total_parallel_samples), static_cast<long long>(total_preemptions),
+              static_cast<long long>(total_hits), static_cast<long long>(total_aborts),
+              static_cast<long long>(total_proposed), static_cast<long long>(total_accepted));
 }
+
+TEST(EngineProperty, RandomSchedulesKeepBlockAccountingAndOutputs) { run_random_schedules(2000, Speculation::None); }
+
+// The same schedules with speculation: rejected slots rolled back, nothing leaked, and greedy and
+// seeded n-gram outputs exactly those of decoding alone without speculation.
+TEST(EngineProperty, RandomSchedulesWithNgramSpeculation) { run_random_schedules(1500, Speculation::Ngram); }
+TEST(EngineProperty, RandomSchedulesWithDraftModelSpeculation) { run_random_schedules(1500, Speculation::Draft); }
 
 }  // namespace
 }  // namespace iol::engine

@@ -59,7 +59,8 @@ class Backend {
   const KvCacheShape& kv_cache_shape() const { return kv_cache_spec().shape; }
   virtual int64_t vocab_size() const = 0;
   // One step: writes the new tokens' K/V into their slots, computes the logits of the rows in
-  // batch.logits_indices and draws one token per sampling row into `out` (resized to the rows).
+  // batch.logits_indices and draws one token per sampling row into `out` (resized to the rows);
+  // speculative runs are verified, their rows after a rejection emitting sampling::kNotEmitted.
   virtual void execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling,
                        sampling::SampledBatch& out) = 0;
   // The forward alone: logits_indices.size() × vocab_size fp32 logits on the host. For tests and
@@ -71,6 +72,9 @@ class Backend {
   // The device's bandwidth and GEMM ceilings, measured now (seconds of device time), where the
   // backend can; the benchmark stores them beside its figures.
   virtual std::optional<HardwareCeilings> measure_ceilings() { return std::nullopt; }
+  // Whether execute() verifies speculative runs (SamplingRow::proposed_token, spec/verifier.hpp):
+  // logits for every position of a run and the verifier's rule behind the backend.
+  virtual bool supports_speculative_decoding() const { return false; }
   virtual std::optional<DeviceTimeline> device_timeline() const { return std::nullopt; }
 };
 

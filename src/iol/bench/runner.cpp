@@ -142,7 +142,24 @@ nlohmann::json InProcessRunner::target_stats() const {
     busy = b, idle = i;
     if (b + i > 0) idle_fraction = i / (b + i);
   }
+  // Speculative decoding over the measured steps (null without it).
+  nlohmann::json speculative = nullptr;
+  const engine::SpeculativeStats &sa = after_.speculative, &sb = before_.speculative;
+  if (engine_.config().speculative.enabled()) {
+    const int64_t spec_steps = sa.num_speculative_steps - sb.num_speculative_steps;
+    const int64_t proposed = sa.num_proposed_tokens - sb.num_proposed_tokens;
+    const int64_t accepted = sa.num_accepted_tokens - sb.num_accepted_tokens;
+    const double draft_s = sa.draft_seconds - sb.draft_seconds, step_s = sa.step_seconds - sb.step_seconds;
+    speculative = {{"num_speculative_steps", spec_steps},
+                   {"num_proposed_tokens", proposed},
+                   {"num_accepted_tokens", accepted},
+                   {"acceptance_rate", proposed > 0 ? static_cast<double>(accepted) / static_cast<double>(proposed) : 0.0},
+                   {"mean_accepted_length", spec_steps > 0 ? static_cast<double>(accepted) / static_cast<double>(spec_steps) : 0.0},
+                   {"draft_time_s", draft_s},
+                   {"draft_time_share", step_s > 0 ? draft_s / step_s : 0.0}};
+  }
   return {{"num_steps", steps},
+          {"speculative", speculative},
           {"device_busy_s", busy},
           {"device_idle_s", idle},
           {"device_idle_fraction", idle_fraction},

@@ -33,7 +33,9 @@ AblationPlan plan_ablation(const EngineOptions& user, const std::string& backend
     else levers.push_back(&l);
   }
   plan.skipped.emplace_back("quantization", "not lossless, so not an ablation step: run --quantization fp8|int8-weight-only beside it");
-  plan.skipped.emplace_back("speculative-decoding", "not implemented yet (draft model, n-gram: issue 13)");
+  plan.skipped.emplace_back("speculative-decoding",
+                            "needs a proposer chosen for the workload: run --speculative-method ngram or "
+                            "--speculative-model DIR beside it (cpu backend only so far; docs/speculative.md)");
   EngineOptions off = user;
   for (const Lever* l : levers) l->off(off);
   plan.steps.push_back({"all-off", "", off});

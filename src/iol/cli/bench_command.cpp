@@ -439,7 +439,17 @@ void run_bench(const BenchOptions& o) {
             {"chunked_prefill", engine_config.enable_chunked_prefill},
             {"quantization", std::string(quant::scheme_name(o.engine.resolved_quantization()))},
             {"kv_cache_dtype", std::string(quant::kv_cache_dtype_name(o.engine.resolved_kv_cache_dtype()))},
-            {"speculative_decoding", "none"}}},
+            {"speculative_decoding", engine::speculative_method_name(engine_config.speculative.method)}}},
+          {"speculative",
+           engine_config.speculative.enabled()
+               ? nlohmann::json{{"method", engine::speculative_method_name(engine_config.speculative.method)},
+                                {"model", o.engine.speculative_model.empty() ? nlohmann::json(nullptr)
+                                                                             : nlohmann::json(o.engine.speculative_model)},
+                                {"num_speculative_tokens", engine_config.speculative.num_speculative_tokens},
+                                {"disable_by_batch_size", engine_config.speculative.disable_by_batch_size},
+                                {"prompt_lookup_min", engine_config.speculative.prompt_lookup_min},
+                                {"prompt_lookup_max", engine_config.speculative.prompt_lookup_max}}
+               : nlohmann::json(nullptr)},
           {"config",
            {{"block_size", engine_config.block_size},
             {"num_kv_blocks", engine_config.num_kv_blocks},
@@ -453,7 +463,8 @@ void run_bench(const BenchOptions& o) {
             {"threads", static_cast<int64_t>(o.engine.threads)}}}};
   target.make_runner = [&]() -> std::unique_ptr<bench::Runner> {
     // A fresh engine per sweep point: each point starts from an empty KV pool and prefix cache.
-    engines.push_back(std::make_unique<engine::Engine>(engine_config, backend, config, nullptr));
+    engines.push_back(std::make_unique<engine::Engine>(engine_config, backend, config, nullptr,
+                                                       o.engine.make_proposer(config)));
     return std::make_unique<bench::InProcessRunner>(*engines.back());
   };
   const auto t0 = std::chrono::steady_clock::now();

@@ -1,9 +1,12 @@
 #include "iol/cli/engine_options.hpp"
 
+#include <filesystem>
+
 #include <fmt/format.h>
 
 #include "iol/cli/numeric_flags.hpp"
 #include "iol/core/error.hpp"
+#include "iol/spec/draft_model_proposer.hpp"
 
 namespace iol::cli {
 
@@ -51,6 +54,64 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_option("--threads", threads, "CPU threads (0 = all cores)")
       ->check(int_range(0, kMaxThreads))
       ->capture_default_str();
+  command.add_option("--speculative-method", speculative_method,
+                     "Speculative decoding: none | ngram (prompt lookup) | draft (needs --speculative-model)")
+      ->capture_default_str();
+  command.add_option("--speculative-model", speculative_model,
+                     "Draft model for speculative decoding: HF directory or preset, same tokenizer (cpu backend)");
+  command.add_option("--num-speculative-tokens", num_speculative_tokens,
+                     fmt::format("Tokens proposed and verified per sequence and step (0: {} with a method)",
+                                 kDefaultNumSpeculativeTokens))
+      ->check(int_range(0, engine::kMaxSpeculativeTokens))
+      ->capture_default_str();
+  command.add_option("--speculative-disable-by-batch-size", speculative_disable_by_batch_size,
+                     "No speculation in steps with more running sequences than this (0: never off)")
+      ->check(int_range(0, kMaxNumSeqs))
+      ->capture_default_str();
+  command.add_option("--prompt-lookup-min", prompt_lookup_min, "ngram: shortest suffix matched")
+      ->check(int_range(1, 64))
+      ->capture_default_str();
+  command.add_option("--prompt-lookup-max", prompt_lookup_max, "ngram: longest suffix matched")
+      ->check(int_range(1, 64))
+      ->capture_default_str();
+}
+
+engine::SpeculativeMethod EngineOptions::resolved_speculative_method() const {
+  const engine::SpeculativeMethod method = engine::parse_speculative_method(speculative_method);
+  if (!speculative_model.empty()) {
+    if (method == engine::SpeculativeMethod::Ngram)
+      throw UsageError("--speculative-model is a draft model: drop --speculative-method ngram (or the model)");
+    return engine::SpeculativeMethod::DraftModel;
+  }
+  if (method == engine::SpeculativeMethod::DraftModel)
+    throw UsageError("--speculative-method draft needs --speculative-model DIR|PRESET");
+  if (method == engine::SpeculativeMethod::None && num_speculative_tokens > 0)
+    throw UsageError("--num-speculative-tokens needs --speculative-method ngram or --speculative-model");
+  return method;
+}
+
+std::unique_ptr<spec::Proposer> EngineOptions::make_proposer(const model::ModelConfig& target) const {
+  if (resolved_speculative_method() != engine::SpeculativeMethod::DraftModel) return nullptr;
+  if (resolved_backend() != "cpu")
+    throw UsageError("--speculative-model: speculative decoding runs on the cpu backend only so far (issue 13)");
+  model::ModelSource source;
+  if (std::filesystem::is_directory(speculative_model)) source.model_dir = speculative_model;
+  else source.preset = speculative_model;
+  const model::ModelConfig draft = model::load_model(source, /*load_weights=*/false).config;
+  if (draft.vocab_size != target.vocab_size)
+    throw UsageError(fmt::format("--speculative-model {}: vocabulary of {} tokens, the target's is {} (the draft must "
+                                 "share the target's tokenizer)", speculative_model, draft.vocab_size, target.vocab_size));
+  const int64_t max_len = resolved_max_model_len(target);
+  if (draft.max_position_embeddings < max_len)
+    throw UsageError(fmt::format("--speculative-model {}: max_position_embeddings {} is below the target's max model "
+                                 "length {}; pass --max-model-len {} or less", speculative_model,
+                                 draft.max_position_embeddings, max_len, draft.max_position_embeddings));
+  EngineOptions draft_options = *this;
+  draft_options.max_model_len = max_len;
+  draft_options.quantization = "none";
+  draft_options.kv_cache_dtype = "auto";  // the target's KV and weight formats are not the draft's
+  backend::CreatedBackend created = backend::create_backend(draft_options.to_backend_options(draft), source, draft);
+  return std::make_unique<spec::DraftModelProposer>(std::move(created.backend), target.vocab_size);
 }
 
 int64_t EngineOptions::resolved_max_model_len(const model::ModelConfig& model) const {
@@ -127,6 +188,16 @@ engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, c
   config.kv_layout = engine::parse_kv_layout(kv_layout);
   config.enable_prefix_caching = !no_prefix_caching;
   config.enable_chunked_prefill = !no_chunked_prefill;
+  config.speculative.method = resolved_speculative_method();
+  if (config.speculative.method != engine::SpeculativeMethod::None)
+    config.speculative.num_speculative_tokens =
+        num_speculative_tokens > 0 ? num_speculative_tokens : kDefaultNumSpeculativeTokens;
+  config.speculative.disable_by_batch_size = speculative_disable_by_batch_size;
+  config.speculative.prompt_lookup_min = prompt_lookup_min;
+  config.speculative.prompt_lookup_max = prompt_lookup_max;
+  if (prompt_lookup_max < prompt_lookup_min)
+    throw UsageError(fmt::format("--prompt-lookup-max {} is below --prompt-lookup-min {}", prompt_lookup_max,
+                                 prompt_lookup_min));
   return config;
 }
 

@@ -2,6 +2,7 @@
 // the lever switches (batching, KV layout, prefix caching, chunked prefill).
 #pragma once
 #include <cstdint>
+#include <memory>
 #include <string>
 
 #include <CLI/CLI.hpp>
@@ -9,6 +10,7 @@
 #include "iol/backend/backend_factory.hpp"
 #include "iol/engine/engine_config.hpp"
 #include "iol/model/model_config.hpp"
+#include "iol/spec/proposer.hpp"
 
 namespace iol::cli {
 
@@ -30,6 +32,13 @@ struct EngineOptions {
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   size_t threads = 0;
+  // Speculative decoding (docs/speculative.md).
+  std::string speculative_method = "none";  // none | ngram | draft (implied by --speculative-model)
+  std::string speculative_model;            // draft model: HF directory or preset name
+  int64_t num_speculative_tokens = 0;       // k; 0 with a method: kDefaultNumSpeculativeTokens
+  int64_t speculative_disable_by_batch_size = 0;
+  int64_t prompt_lookup_min = 1, prompt_lookup_max = 3;
+  static constexpr int64_t kDefaultNumSpeculativeTokens = 4;
 
   // Scheduler limits when the flags are left at 0: the CPU reference runs small batches; on the
   // GPU, vLLM's defaults for 80 GB-class cards (measured on the H200: 17.3k output tok/s offline
@@ -51,6 +60,10 @@ struct EngineOptions {
   quant::KvCacheDtype resolved_kv_cache_dtype() const;
   // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
   engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;
+  // The draft-model proposer of --speculative-model (its own CPU backend and KV pool, sized by
+  // --kv-cache-memory), or null without one (the engine builds the n-gram proposer itself).
+  std::unique_ptr<spec::Proposer> make_proposer(const model::ModelConfig& target) const;
+  engine::SpeculativeMethod resolved_speculative_method() const;
 };
 
 }  // namespace iol::cli

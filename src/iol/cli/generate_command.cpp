@@ -105,7 +105,8 @@ void run_generate(GenerateOptions& o) {
   }
   backend::CreatedBackend created = backend::create_backend(o.engine.to_backend_options(config), source, config);
   engine::EngineConfig engine_config = o.engine.to_config(config, created.backend->kv_cache_spec());
-  engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr);
+  engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr,
+                        o.engine.make_proposer(config));
 
   // A single prompt streams its text as it is generated; several print when done, in order.
   const bool stream_text = prompts.size() == 1 && o.sampling.n == 1 && !o.output_ids && !o.json;
@@ -130,6 +131,14 @@ void run_generate(GenerateOptions& o) {
   size_t output_tokens = 0;
   for (const auto& c : completions) output_tokens += c.output_ids.size();
   const engine::EngineStats stats = engine.stats();
+  if (engine_config.speculative.enabled()) {
+    const engine::SpeculativeStats& s = stats.speculative;
+    fmt::print(stderr, "iol generate: speculative ({}, k = {}): {} proposed, {} accepted ({:.1f}%), {:.2f} accepted per "
+               "speculative step, proposer {:.1f}% of step time\n",
+               engine::speculative_method_name(engine_config.speculative.method),
+               engine_config.speculative.num_speculative_tokens, s.num_proposed_tokens, s.num_accepted_tokens,
+               100.0 * s.acceptance_rate(), s.mean_accepted_length(), 100.0 * s.draft_time_share());
+  }
   if (completions.size() == 1) {
     const engine::Completion& c = completions[0];
     const double ttft = c.timestamps.first_token - c.timestamps.arrival;

@@ -68,7 +68,8 @@ void run_serve(ServeOptions& o) {
   const backend::BackendOptions backend_options = o.engine.to_backend_options(config);
   backend::CreatedBackend created = backend::create_backend(backend_options, source, config);
   engine::EngineConfig engine_config = o.engine.to_config(config, created.backend->kv_cache_spec());
-  engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr);
+  engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr,
+                        o.engine.make_proposer(config));
   engine::EngineClient client(engine);
 
   server::ServiceConfig service_config;

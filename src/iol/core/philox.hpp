@@ -36,12 +36,25 @@ IOL_HOST_DEVICE Philox4x32 philox4x32_10(Philox4x32 c, uint32_t k0, uint32_t k1)
   return c;
 }
 
-// The sampling stream: one uniform in (0, 1) per (request seed, sample index, output position,
-// token id). 24 random bits, offset by half a step, so it is never 0 or 1 (log(-log u) is finite).
-IOL_HOST_DEVICE float sampling_uniform(uint64_t seed, uint32_t sample_index, uint32_t position, uint32_t token) {
-  const Philox4x32 r = philox4x32_10(Philox4x32{{token, position, sample_index, 0x5A4D504Cu}},
+// Independent streams of one request: the target's sampling stream (plain sampling, and the
+// speculative verifier's bonus and residual draws), the draft model's proposals, and the
+// verifier's accept/reject coins (docs/speculative.md). A stream is the fourth counter word.
+inline constexpr uint32_t kSamplingStream = 0x5A4D504Cu;
+inline constexpr uint32_t kDraftStream = 0x44524654u;
+inline constexpr uint32_t kAcceptStream = 0x41434350u;
+
+// One uniform in (0, 1) per (request seed, sample index, output position, token id, stream).
+// 24 random bits, offset by half a step, so it is never 0 or 1 (log(-log u) is finite).
+IOL_HOST_DEVICE float stream_uniform(uint64_t seed, uint32_t sample_index, uint32_t position, uint32_t token,
+                                     uint32_t stream) {
+  const Philox4x32 r = philox4x32_10(Philox4x32{{token, position, sample_index, stream}},
                                      static_cast<uint32_t>(seed), static_cast<uint32_t>(seed >> 32));
   return (static_cast<float>(r.v[0] >> 8) + 0.5f) * (1.0f / 16777216.0f);
+}
+
+// The sampling stream: what every plain draw reads.
+IOL_HOST_DEVICE float sampling_uniform(uint64_t seed, uint32_t sample_index, uint32_t position, uint32_t token) {
+  return stream_uniform(seed, sample_index, position, token, kSamplingStream);
 }
 
 }  // namespace iol

@@ -173,6 +173,18 @@ void BlockManager::free(std::vector<int32_t>& block_table) {
   block_table.clear();
 }
 
+void BlockManager::truncate(std::vector<int32_t>& block_table, int64_t num_tokens) {
+  const auto keep = static_cast<size_t>((num_tokens + block_size_ - 1) / block_size_);
+  for (; block_table.size() > keep; block_table.pop_back()) {
+    Block& b = blocks_[static_cast<size_t>(block_table.back())];
+    if (--b.ref_count == 0) {
+      free_list_.push_back(block_table.back());
+      b.free_position = std::prev(free_list_.end());
+      b.in_free_list = true;
+    }
+  }
+}
+
 BlockManagerStats BlockManager::stats() const {
   BlockManagerStats s;
   s.num_blocks = num_blocks();

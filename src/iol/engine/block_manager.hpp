@@ -75,6 +75,9 @@ class BlockManager {
 
   // Drops the table's references (last block first, so a prefix's tail is evicted before its head).
   void free(std::vector<int32_t>& block_table);
+  // Drops the blocks past those that hold `num_tokens` tokens (speculative slots of rejected
+  // proposals), last first.
+  void truncate(std::vector<int32_t>& block_table, int64_t num_tokens);
 
   int32_t ref_count(int32_t block) const { return blocks_[static_cast<size_t>(block)].ref_count; }
   BlockManagerStats stats() const;

@@ -4,11 +4,13 @@
 
 #include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
+#include "iol/sampling/batch_sampler.hpp"
+#include "iol/spec/ngram_proposer.hpp"
 
 namespace iol::engine {
 
 Engine::Engine(const EngineConfig& config, backend::Backend& backend, const model::ModelConfig& model_config,
-               const tokenizer::Vocabulary* vocabulary)
+               const tokenizer::Vocabulary* vocabulary, std::unique_ptr<spec::Proposer> proposer)
     : config_(config),
       backend_(backend),
       model_config_(model_config),
@@ -16,8 +18,18 @@ Engine::Engine(const EngineConfig& config, backend::Backend& backend, const mode
       block_manager_(config.num_kv_blocks, config.block_size,
                      config.enable_prefix_caching && config.kv_layout == KvLayout::Paged),
       scheduler_(config_, block_manager_),
-      batch_builder_(config.block_size, config.max_num_batched_tokens, config.max_num_seqs) {
+      batch_builder_(config.block_size, config.max_num_batched_tokens, config.max_num_seqs),
+      proposer_(std::move(proposer)) {
   config_.validate();
+  const SpeculativeConfig& spec = config_.speculative;
+  if (spec.enabled()) {
+    if (!backend.supports_speculative_decoding())
+      fail("engine: speculative decoding (--speculative-method {}) is not supported by the {} backend yet; "
+           "use --backend cpu or run without speculation", speculative_method_name(spec.method), backend.name());
+    if (!proposer_ && spec.method == SpeculativeMethod::Ngram)
+      proposer_ = std::make_unique<spec::NgramProposer>(spec.prompt_lookup_min, spec.prompt_lookup_max);
+    if (!proposer_) fail("engine: --speculative-method draft needs a draft model (--speculative-model)");
+  }
   if (backend.vocab_size() != model_config.vocab_size)
     fail("engine: backend vocabulary {} differs from the model's {}", backend.vocab_size(), model_config.vocab_size);
   const auto& kv = backend.kv_cache_shape();
@@ -88,6 +100,7 @@ void Engine::drain_incoming() {
       if (it == live_.end()) continue;
       Sequence& sequence = *it->second.sequence;
       scheduler_.abort(&sequence);
+      if (proposer_) proposer_->release(static_cast<uint64_t>(key_of(id, sample)));
       sequence.abort(now());
       if (it->second.on_output) it->second.on_output({id, sample, -1, {}, true, sequence});
       --num_unfinished_;
@@ -110,7 +123,42 @@ void Engine::step() {
   ++stats_.num_steps;
 }
 
+void Engine::propose(const SchedulerOutput& out) {
+  proposal_spans_.assign(out.scheduled.size(), {});
+  draft_probs_rows_.assign(out.scheduled.size(), -1);
+  proposal_requests_.clear();
+  for (const ScheduledSequence& s : out.scheduled) {
+    if (s.num_lookahead_slots == 0) continue;
+    const Sequence& seq = *s.sequence;
+    proposal_requests_.push_back({static_cast<uint64_t>(key_of(seq.id(), seq.sample_index())), seq.token_ids(),
+                                  seq.num_prompt_tokens(), static_cast<int32_t>(s.num_lookahead_slots), &seq.params(),
+                                  seq.seed(), static_cast<uint32_t>(seq.sample_index()), seq.stop_token_ids()});
+  }
+  proposals_.clear();
+  if (proposal_requests_.empty()) return;
+  const double start = now();
+  proposer_->propose(proposal_requests_, proposals_);
+  stats_.speculative.draft_seconds += now() - start;
+  const bool sampled_q = !proposals_.probs.empty();
+  for (size_t i = 0, request = 0; i < out.scheduled.size(); ++i) {
+    if (out.scheduled[i].num_lookahead_slots == 0) continue;
+    proposal_spans_[i] = proposals_.of(request);
+    if (sampled_q) draft_probs_rows_[i] = proposals_.offsets[request];
+    ++request;
+    stats_.speculative.num_proposed_tokens += static_cast<int64_t>(proposal_spans_[i].size());
+    stats_.speculative.num_speculative_steps += proposal_spans_[i].empty() ? 0 : 1;
+  }
+}
+
+void Engine::retire(Sequence& sequence) {
+  scheduler_.finish(&sequence);
+  if (proposer_) proposer_->release(static_cast<uint64_t>(key_of(sequence.id(), sequence.sample_index())));
+  --num_unfinished_;
+  retired_.push_back(key_of(sequence.id(), sequence.sample_index()));
+}
+
 void Engine::run_batch(const SchedulerOutput& out) {
+  const double step_start = now();
   // Schedule is done; now execute: who draws from which logits row. A request with n > 1 forks
   // its samples when its prompt completes: they share its blocks and each draws its first token
   // from the same logits row, with its own sample index.
@@ -128,7 +176,11 @@ void Engine::run_batch(const SchedulerOutput& out) {
       step_samplers_[i].push_back(s.sequence);
     }
   }
-  batch_builder_.build(out.scheduled, std::span(step_samplers_.data(), out.scheduled.size()));
+  // Speculative decoding: proposals for the sequences given lookahead slots, verified in the
+  // same forward as their new token.
+  propose(out);
+  batch_builder_.build(out.scheduled, std::span(step_samplers_.data(), out.scheduled.size()), proposal_spans_,
+                       draft_probs_rows_, proposals_.probs);
   if (!out.block_copies.empty()) backend_.copy_blocks(out.block_copies);
   backend_.execute(batch_builder_.forward_batch(), batch_builder_.sampling_batch(), sampled_);
 
@@ -142,9 +194,12 @@ void Engine::run_batch(const SchedulerOutput& out) {
   stats_.peak_num_running = std::max(stats_.peak_num_running, static_cast<int64_t>(scheduler_.num_running()));
   const double t = now();
   const auto rows = batch_builder_.row_sequences();
+  const auto sampling_rows = batch_builder_.sampling_batch().rows;
   for (size_t row = 0; row < rows.size(); ++row) {
     Sequence* seq = rows[row];
-    if (seq->finished()) continue;  // an earlier row of this step failed it
+    // An earlier row of this step ended it (a failure, or a stop inside a speculative run), or
+    // the verifier rejected an earlier proposal of its run.
+    if (seq->finished() || sampled_.tokens[row] == sampling::kNotEmitted) continue;
     // The sampler writes an id outside the vocabulary (kInvalidToken) when the row's logits held
     // NaN or Inf: that request fails with the reason, the others in the batch continue.
     if (sampled_.tokens[row] < 0 || sampled_.tokens[row] >= model_config_.vocab_size) {
@@ -152,12 +207,12 @@ void Engine::run_batch(const SchedulerOutput& out) {
       seq->fail_request(fmt::format("request {}: the model produced non-finite logits (NaN or Inf) at position {}; "
                                     "check the weights for NaN/Inf values", seq->id(), seq->num_tokens()), t);
       if (it->second.on_output) it->second.on_output({seq->id(), seq->sample_index(), -1, {}, true, *seq});
-      scheduler_.finish(seq);
       ++stats_.num_failed;
-      --num_unfinished_;
-      live_.erase(it);
+      retire(*seq);
       continue;
     }
+    if (sampling_rows[row].is_proposal() && sampled_.tokens[row] == sampling_rows[row].proposed_token)
+      ++stats_.speculative.num_accepted_tokens;
     sampling::SampledToken token;
     token.token = sampled_.tokens[row];
     token.logprob = sampled_.logprobs[row];
@@ -169,12 +224,24 @@ void Engine::run_batch(const SchedulerOutput& out) {
     if (it->second.on_output)
       it->second.on_output({seq->id(), seq->sample_index(), seq->token_ids().back(), delta, seq->finished(), *seq});
     if (seq->finished()) {
-      scheduler_.finish(seq);
       ++stats_.num_finished;
-      --num_unfinished_;
-      live_.erase(it);
+      retire(*seq);
     }
   }
+  // A verified run computed the K/V of the new token and of every proposal; those accepted are
+  // now the sequence's tokens, so all but the last emitted token are computed. The slots of the
+  // rejected ones are given back (their stale K/V is overwritten when those positions recur).
+  for (size_t i = 0; i < out.scheduled.size(); ++i) {
+    Sequence& seq = *out.scheduled[i].sequence;
+    if (out.scheduled[i].num_lookahead_slots == 0 || seq.finished()) continue;
+    seq.num_computed_tokens = seq.num_tokens() - 1;
+    block_manager_.commit_full_blocks(seq.token_ids(), seq.block_hashes(), seq.num_computed_tokens, seq.block_table,
+                                      seq.num_committed_blocks);
+    scheduler_.release_lookahead(&seq);
+  }
+  for (int64_t key : retired_) live_.erase(key);
+  retired_.clear();
+  stats_.speculative.step_seconds += now() - step_start;
 }
 
 void Engine::reset_peak_stats() {

@@ -19,6 +19,7 @@
 #include "iol/engine/scheduler.hpp"
 #include "iol/engine/sequence.hpp"
 #include "iol/model/model_config.hpp"
+#include "iol/spec/proposer.hpp"
 #include "iol/tokenizer/vocabulary.hpp"
 
 namespace iol::engine {
@@ -34,6 +35,25 @@ struct RequestOutput {
 };
 using OutputCallback = std::function<void(const RequestOutput&)>;
 
+// Speculative decoding counters (docs/speculative.md). A speculative step of a sequence verifies
+// its proposals and emits accepted + 1 tokens (the bonus or the correction) unless it stops first.
+struct SpeculativeStats {
+  int64_t num_speculative_steps = 0;  // sequence-steps that verified at least one proposal
+  int64_t num_proposed_tokens = 0;
+  int64_t num_accepted_tokens = 0;
+  double draft_seconds = 0.0;         // wall time in the proposer
+  double step_seconds = 0.0;          // wall time of every step with scheduled work (proposer included)
+
+  double acceptance_rate() const {
+    return num_proposed_tokens ? static_cast<double>(num_accepted_tokens) / static_cast<double>(num_proposed_tokens) : 0.0;
+  }
+  // Accepted proposals per speculative step (vLLM reports 1 + this as the mean acceptance length).
+  double mean_accepted_length() const {
+    return num_speculative_steps ? static_cast<double>(num_accepted_tokens) / static_cast<double>(num_speculative_steps) : 0.0;
+  }
+  double draft_time_share() const { return step_seconds > 0 ? draft_seconds / step_seconds : 0.0; }
+};
+
 struct EngineStats {
   int64_t num_steps = 0;
   int64_t num_preemptions = 0;
@@ -44,13 +64,16 @@ struct EngineStats {
   int64_t peak_used_blocks = 0;
   int64_t sum_used_blocks = 0;  // over steps, for the mean KV usage
   BlockManagerStats blocks;
+  SpeculativeStats speculative;
   std::optional<backend::DeviceTimeline> device;  // where the backend times the device
 };
 
 class Engine {
  public:
+  // With config.speculative enabled the backend must support verification; `proposer` is the
+  // draft-model proposer for SpeculativeMethod::DraftModel (the n-gram one is built here).
   Engine(const EngineConfig& config, backend::Backend& backend, const model::ModelConfig& model_config,
-         const tokenizer::Vocabulary* vocabulary);
+         const tokenizer::Vocabulary* vocabulary, std::unique_ptr<spec::Proposer> proposer = nullptr);
 
   // Validates now (throws iol::Error: empty prompt, too long, bad sampling params); thread-safe.
   RequestId add_request(std::vector<int32_t> prompt_ids, const sampling::SamplingParams& params,
@@ -80,6 +103,10 @@ class Engine {
   // Creates samples 1..n-1 of a request whose prompt just completed; returns all n.
   std::vector<Sequence*> fork_samples(Sequence& parent);
   void run_batch(const SchedulerOutput& scheduled);
+  // Asks the proposer for the sequences given lookahead slots; fills proposal_spans_.
+  void propose(const SchedulerOutput& scheduled);
+  // A sequence ended: its callback has run; it leaves live_ after the step's rows are processed.
+  void retire(Sequence& sequence);
 
   EngineConfig config_;
   backend::Backend& backend_;
@@ -90,6 +117,12 @@ class Engine {
   BatchBuilder batch_builder_;
   std::vector<std::vector<Sequence*>> step_samplers_;  // per scheduled sequence, reused
   sampling::SampledBatch sampled_;                      // the backend's output, reused
+  std::unique_ptr<spec::Proposer> proposer_;
+  std::vector<spec::ProposalRequest> proposal_requests_;
+  spec::ProposalBatch proposals_;
+  std::vector<std::span<const int32_t>> proposal_spans_;  // per scheduled sequence
+  std::vector<int32_t> draft_probs_rows_;                 // per scheduled sequence
+  std::vector<int64_t> retired_;                          // live_ keys to erase after the step
   std::unordered_map<int64_t, Entry> live_;  // by key_of(request, sample)
   EngineStats stats_;
   std::chrono::steady_clock::time_point start_ = std::chrono::steady_clock::now();

@@ -16,6 +16,35 @@ void EngineConfig::validate() const {
   if (kv_layout == KvLayout::Contiguous && ceil_div(max_model_len, block_size) > num_kv_blocks)
     fail("engine: contiguous KV layout reserves max_model_len {} tokens per sequence, but the pool holds only {} "
          "tokens", max_model_len, num_kv_blocks * block_size);
+  const SpeculativeConfig& spec = speculative;
+  if (spec.method != SpeculativeMethod::None &&
+      (spec.num_speculative_tokens < 1 || spec.num_speculative_tokens > kMaxSpeculativeTokens))
+    fail("engine: --num-speculative-tokens must be in [1, {}] with --speculative-method {} (got {})",
+         kMaxSpeculativeTokens, speculative_method_name(spec.method), spec.num_speculative_tokens);
+  if (spec.method == SpeculativeMethod::None && spec.num_speculative_tokens != 0)
+    fail("engine: --num-speculative-tokens {} needs --speculative-method ngram or --speculative-model",
+         spec.num_speculative_tokens);
+  if (spec.disable_by_batch_size < 0)
+    fail("engine: --speculative-disable-by-batch-size must be >= 0 (got {})", spec.disable_by_batch_size);
+  if (spec.prompt_lookup_min < 1 || spec.prompt_lookup_max < spec.prompt_lookup_min)
+    fail("engine: need 1 <= --prompt-lookup-min ({}) <= --prompt-lookup-max ({})", spec.prompt_lookup_min,
+         spec.prompt_lookup_max);
+}
+
+const char* speculative_method_name(SpeculativeMethod method) {
+  switch (method) {
+    case SpeculativeMethod::Ngram: return "ngram";
+    case SpeculativeMethod::DraftModel: return "draft";
+    case SpeculativeMethod::None: break;
+  }
+  return "none";
+}
+
+SpeculativeMethod parse_speculative_method(const std::string& text) {
+  if (text == "none") return SpeculativeMethod::None;
+  if (text == "ngram") return SpeculativeMethod::Ngram;
+  if (text == "draft") return SpeculativeMethod::DraftModel;
+  throw UsageError(fmt::format("--speculative-method must be none, ngram or draft (got '{}')", text));
 }
 
 const char* batching_mode_name(BatchingMode mode) { return mode == BatchingMode::Static ? "static" : "inflight"; }

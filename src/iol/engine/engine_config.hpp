@@ -12,6 +12,23 @@ enum class BatchingMode { InFlight, Static };
 // tokens of KV when admitted, as a naive implementation does.
 enum class KvLayout { Paged, Contiguous };
 
+// Speculative decoding (docs/speculative.md): who proposes the tokens the target verifies.
+enum class SpeculativeMethod { None, Ngram, DraftModel };
+
+struct SpeculativeConfig {
+  SpeculativeMethod method = SpeculativeMethod::None;
+  int64_t num_speculative_tokens = 0;  // k: proposals verified per sequence and step, at most
+  // Speculation is off in a step whose running batch holds more than this many sequences, where
+  // verifying k extra tokens per sequence costs more compute than it saves in steps (0: never off).
+  int64_t disable_by_batch_size = 0;
+  int64_t prompt_lookup_min = 1;  // ngram: shortest and longest suffix matched
+  int64_t prompt_lookup_max = 3;
+
+  bool enabled() const { return method != SpeculativeMethod::None && num_speculative_tokens > 0; }
+};
+
+inline constexpr int64_t kMaxSpeculativeTokens = 32;
+
 struct EngineConfig {
   int64_t num_kv_blocks = 0;            // the pool; sized from a memory budget by the caller
   int64_t block_size = 16;
@@ -22,6 +39,7 @@ struct EngineConfig {
   bool enable_chunked_prefill = true;
   BatchingMode batching = BatchingMode::InFlight;
   KvLayout kv_layout = KvLayout::Paged;
+  SpeculativeConfig speculative;
 
   void validate() const;  // throws iol::Error naming the field
 };
@@ -30,5 +48,7 @@ const char* batching_mode_name(BatchingMode mode);
 const char* kv_layout_name(KvLayout layout);
 BatchingMode parse_batching_mode(const std::string& text);  // throws UsageError
 KvLayout parse_kv_layout(const std::string& text);          // throws UsageError
+const char* speculative_method_name(SpeculativeMethod method);
+SpeculativeMethod parse_speculative_method(const std::string& text);  // throws UsageError
 
 }  // namespace iol::engine

@@ -16,14 +16,52 @@ void Scheduler::add_running(Sequence* sequence) {
   running_.push_back(sequence);
 }
 
-int64_t Scheduler::shared_blocks_in_write_range(const Sequence& sequence, int64_t n) const {
+int64_t Scheduler::shared_blocks_in_write_range(const Sequence& sequence, int64_t first, int64_t n) const {
   const int64_t block_size = block_manager_.block_size();
-  const int64_t first = sequence.num_computed_tokens / block_size;
-  const int64_t last = std::min<int64_t>((sequence.num_computed_tokens + n - 1) / block_size,
-                                         static_cast<int64_t>(sequence.block_table.size()) - 1);
+  const int64_t last = std::min<int64_t>((first + n - 1) / block_size, static_cast<int64_t>(sequence.block_table.size()) - 1);
   int64_t shared = 0;
-  for (int64_t b = first; b <= last; ++b) shared += block_manager_.ref_count(sequence.block_table[static_cast<size_t>(b)]) > 1;
+  for (int64_t b = first / block_size; b <= last; ++b)
+    shared += block_manager_.ref_count(sequence.block_table[static_cast<size_t>(b)]) > 1;
   return shared;
+}
+
+void Scheduler::make_write_range_private(Sequence& sequence, int64_t first, int64_t n, SchedulerOutput& out) {
+  const int64_t block_size = block_manager_.block_size();
+  for (int64_t b = first / block_size; b <= (first + n - 1) / block_size && b < static_cast<int64_t>(sequence.block_table.size()); ++b)
+    if (auto copy = block_manager_.make_writable(sequence.block_table, b)) out.block_copies.push_back(*copy);
+}
+
+void Scheduler::reserve_lookahead_slots(int64_t& budget, SchedulerOutput& out) {
+  const SpeculativeConfig& spec = config_.speculative;
+  // A step that had to preempt is short of blocks: the victim's blocks are not for guesses.
+  if (!spec.enabled() || out.num_preempted > 0) return;
+  if (spec.disable_by_batch_size > 0 && static_cast<int64_t>(running_.size()) > spec.disable_by_batch_size) return;
+  for (ScheduledSequence& s : out.scheduled) {
+    Sequence& sequence = *s.sequence;
+    // Only a decode (one new token whose logits are drawn from) speculates; a sequence about to
+    // fork its parallel samples draws their first tokens from one row and does not.
+    if (s.num_new_tokens != 1 || !s.needs_logits || sequence.will_fork() || budget <= 0) continue;
+    // A step emits at most slots + 1 tokens, and never more than max_tokens allows.
+    const int64_t first = sequence.num_computed_tokens + 1;
+    int64_t slots = std::min({spec.num_speculative_tokens, budget,
+                              static_cast<int64_t>(sequence.params().max_tokens) - sequence.num_output_tokens() - 1});
+    const auto needed = [&](int64_t n) {
+      return block_manager_.blocks_needed(static_cast<int64_t>(sequence.block_table.size()),
+                                          reserved_tokens(sequence, first + n)) +
+             shared_blocks_in_write_range(sequence, first, n);
+    };
+    while (slots > 0 && !block_manager_.can_allocate(needed(slots))) --slots;
+    if (slots <= 0) continue;
+    make_write_range_private(sequence, first, slots, out);
+    block_manager_.allocate(sequence.block_table, reserved_tokens(sequence, first + slots));
+    s.num_lookahead_slots = slots;
+    budget -= slots;
+  }
+}
+
+void Scheduler::release_lookahead(Sequence* sequence) {
+  // The sequence now needs slots for its known tokens only (the last one is computed next step).
+  block_manager_.truncate(sequence->block_table, reserved_tokens(*sequence, sequence->num_tokens()));
 }
 
 int64_t Scheduler::reserved_tokens(const Sequence&, int64_t num_tokens) const {
@@ -85,7 +123,7 @@ SchedulerOutput Scheduler::schedule(double now) {
     bool preempted_self = false;
     while (!block_manager_.can_allocate(
         block_manager_.blocks_needed(static_cast<int64_t>(sequence->block_table.size()), target) +
-        shared_blocks_in_write_range(*sequence, n))) {
+        shared_blocks_in_write_range(*sequence, sequence->num_computed_tokens, n))) {
       Sequence* victim = running_.back();
       preempt(victim);
       ++out.num_preempted;
@@ -96,15 +134,14 @@ SchedulerOutput Scheduler::schedule(double now) {
     }
     if (preempted_self) break;
     // Copy-on-write: blocks this step writes into must be this sequence's alone.
-    const int64_t block_size = block_manager_.block_size();
-    for (int64_t b = sequence->num_computed_tokens / block_size;
-         b <= (sequence->num_computed_tokens + n - 1) / block_size && b < static_cast<int64_t>(sequence->block_table.size()); ++b)
-      if (auto copy = block_manager_.make_writable(sequence->block_table, b)) out.block_copies.push_back(*copy);
+    make_write_range_private(*sequence, sequence->num_computed_tokens, n, out);
     block_manager_.allocate(sequence->block_table, target);
     out.scheduled.push_back({sequence, n, sequence->num_computed_tokens + n == sequence->num_tokens()});
     budget -= n;
     ++i;
   }
+
+  reserve_lookahead_slots(budget, out);
 
   // 2. Waiting sequences, in order; none while this step had to preempt.
   if (batch_open && out.num_preempted == 0) {
@@ -119,7 +156,7 @@ SchedulerOutput Scheduler::schedule(double now) {
       waiting_.pop_front();
     }
   }
-  for (const auto& s : out.scheduled) out.num_batched_tokens += s.num_new_tokens;
+  for (const auto& s : out.scheduled) out.num_batched_tokens += s.num_new_tokens + s.num_lookahead_slots;
   return out;
 }
 

@@ -18,6 +18,9 @@ struct ScheduledSequence {
   Sequence* sequence;
   int64_t num_new_tokens;  // tokens computed this step, from sequence->num_computed_tokens on
   bool needs_logits;       // the step completes the sequence's known tokens: sample next
+  // Speculative decoding: KV slots reserved past the new tokens for proposals the target
+  // verifies this step (positions num_computed_tokens + num_new_tokens onward).
+  int64_t num_lookahead_slots = 0;
 };
 
 struct SchedulerOutput {
@@ -39,6 +42,8 @@ class Scheduler {
   void finish(Sequence* sequence);
   // Removes a waiting or running sequence and frees its blocks.
   void abort(Sequence* sequence);
+  // After a speculative step: frees the blocks that only rejected proposals' slots needed.
+  void release_lookahead(Sequence* sequence);
 
   size_t num_waiting() const { return waiting_.size(); }
   size_t num_running() const { return running_.size(); }
@@ -48,8 +53,14 @@ class Scheduler {
   void preempt(Sequence* sequence);
   bool try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now);
   int64_t reserved_tokens(const Sequence& sequence, int64_t num_tokens) const;
-  // Blocks the next n tokens will be written into that other sequences share.
-  int64_t shared_blocks_in_write_range(const Sequence& sequence, int64_t n) const;
+  // Blocks the n tokens from position `first` on will be written into that other sequences share.
+  int64_t shared_blocks_in_write_range(const Sequence& sequence, int64_t first, int64_t n) const;
+  // Copy-on-write: gives the sequence private copies of the shared blocks in that range.
+  void make_write_range_private(Sequence& sequence, int64_t first, int64_t n, SchedulerOutput& out);
+  // Speculative decoding: lookahead slots for the running decodes, from the budget and free
+  // blocks left after every running sequence has its token (speculation never preempts, and a
+  // step that preempted does not speculate).
+  void reserve_lookahead_slots(int64_t& budget, SchedulerOutput& out);
 
   const EngineConfig& config_;
   BlockManager& block_manager_;

@@ -70,9 +70,13 @@ class Sequence {
   // before or after preemption, on either backend.
   uint64_t seed() const { return seed_; }
   // Token ids whose logits are -inf for the next draw: EOS and stop ids before min_tokens.
-  std::span<const int32_t> masked_token_ids() const {
-    return num_output_tokens() < params_.min_tokens ? std::span<const int32_t>(stop_token_ids_) : std::span<const int32_t>();
+  std::span<const int32_t> masked_token_ids() const { return masked_token_ids_at(num_output_tokens()); }
+  // The same for the draw of output token `output_position` (a speculative run's later rows).
+  std::span<const int32_t> masked_token_ids_at(int64_t output_position) const {
+    return output_position < params_.min_tokens ? std::span<const int32_t>(stop_token_ids_) : std::span<const int32_t>();
   }
+  // stop_token_ids + EOS unless ignore_eos.
+  std::span<const int32_t> stop_token_ids() const { return stop_token_ids_; }
   // Whether this sequence forks its n - 1 parallel samples once its prompt is done (and so
   // holds n of max_num_seqs seats until then).
   bool will_fork() const { return params_.n > 1 && sample_index_ == 0 && num_output_tokens() == 0; }

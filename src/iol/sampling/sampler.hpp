@@ -19,13 +19,14 @@ struct RandomKey {
   uint64_t seed = 0;
   uint32_t sample_index = 0;
   uint32_t position = 0;
+  uint32_t stream = kSamplingStream;  // core/philox.hpp: the target's stream unless a draft draws
 };
 
 // Gumbel(0, 1) noise of `token` for the draw keyed by `key`: -log(-log u). Computed in double and
 // rounded once to float so host and device agree bit for bit (a float logf may differ by an ulp);
 // the CUDA sampler (backend/cuda/kernels/sampler.cu, C++17) computes the same formula.
 IOL_HOST_DEVICE float gumbel_noise(const RandomKey& key, int32_t token) {
-  const double u = sampling_uniform(key.seed, key.sample_index, key.position, static_cast<uint32_t>(token));
+  const double u = stream_uniform(key.seed, key.sample_index, key.position, static_cast<uint32_t>(token), key.stream);
   return static_cast<float>(-::log(-::log(u)));
 }
 

@@ -15,7 +15,19 @@ namespace iol::sampling {
 struct SamplingBatch {
   std::span<const SamplingRow> rows;
   std::span<const int32_t> token_ids;  // the token lists the rows' ranges point into
+  // Speculative decoding: the draft model's sampling distributions q, [rows][vocab], read by
+  // proposal rows with draft_probs_row >= 0 (empty without a draft model).
+  std::span<const float> draft_probs = {};
+
+  bool has_proposals() const {
+    for (const SamplingRow& row : rows)
+      if (row.is_proposal()) return true;
+    return false;
+  }
 };
+
+// The token of a row after its run's first rejected proposal: nothing is emitted there.
+inline constexpr int32_t kNotEmitted = -2;
 
 // Per row: the drawn token, its logprob under the raw model distribution, and num_top_logprobs
 // (id, logprob) pairs in top_ids/top_logprobs[row * kMaxLogprobs + j], most likely first.

@@ -27,8 +27,17 @@ struct SamplingRow {
   int32_t prompt_begin = 0, prompt_end = 0;  // [prompt_begin, prompt_end)
   int32_t output_end = 0;                    // output ids: [prompt_end, output_end)
   int32_t masked_begin = 0, masked_end = 0;  // [masked_begin, masked_end)
+  // Speculative decoding (docs/speculative.md). The rows of one sequence's verified run are
+  // consecutive, one per position: every row but the last carries the proposed token at its
+  // position; the last (the bonus row) has proposed_token -1, as a plain row does. A run ends at
+  // its first rejected proposal: the rows after it emit nothing (kNotEmitted).
+  int32_t proposed_token = -1;
+  // Row of SamplingBatch::draft_probs holding the draft's distribution q for this proposal, or
+  // -1 when the proposal is deterministic (n-gram: q is one-hot at proposed_token).
+  int32_t draft_probs_row = -1;
 
   constexpr bool greedy() const { return temperature == 0.0f; }
+  constexpr bool is_proposal() const { return proposed_token >= 0; }
   constexpr bool has_penalties() const {
     return repetition_penalty != 1.0f || presence_penalty != 0.0f || frequency_penalty != 0.0f;
   }

@@ -5,7 +5,7 @@
 
 #include "iol/backend/cpu/cpu_ops.hpp"
 #include "iol/backend/rope.hpp"
-#include "iol/sampling/batch_sampler.hpp"
+#include "iol/spec/verifier.hpp"
 #include "iol/core/checked_math.hpp"
 #include "iol/core/error.hpp"
 #include "iol/quant/codec.hpp"
@@ -157,7 +157,8 @@ void CpuBackend::execute(const ForwardBatch& batch, const sampling::SamplingBatc
   // Reused across steps: after the first steps of a run no allocation happens here.
   logits_.resize(batch.logits_indices.size() * static_cast<size_t>(config_.vocab_size));
   compute_logits(batch, logits_);
-  sampling::sample_batch_on_host(logits_, config_.vocab_size, sampling, out);
+  // Plain rows as sampling::sample_batch_on_host draws them; speculative runs verified.
+  spec::sample_and_verify_on_host(logits_, config_.vocab_size, sampling, out);
 }
 
 void CpuBackend::compute_logits(const ForwardBatch& batch, std::span<float> logits) {

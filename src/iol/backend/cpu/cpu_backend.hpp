@@ -30,6 +30,7 @@ class CpuBackend final : public Backend {
   void execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) override;
   void compute_logits(const ForwardBatch& batch, std::span<float> logits) override;
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override;
+  bool supports_speculative_decoding() const override { return true; }
 
   // Bytes of KV cache per block (K and V, all layers, fp32) for sizing the pool from a budget.
   static int64_t kv_bytes_per_block(const model::ModelConfig& config, int64_t block_size);

@@ -881,9 +881,13 @@ std::optional<DeviceTimeline> CudaBackend::device_timeline() const { return impl
 void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBatch& sampling, sampling::SampledBatch& out) {
   Impl& m = *impl_;
   m.check_fits(batch, sampling.rows.size(), sampling.token_ids.size());
-  for (const auto& row : sampling.rows)
+  for (const auto& row : sampling.rows) {
     if (row.logits_row < 0 || row.logits_row >= static_cast<int32_t>(batch.logits_indices.size()))
       fail("cuda backend: sampling row reads logits row {} of {}", row.logits_row, batch.logits_indices.size());
+    // supports_speculative_decoding() is false: the engine refuses speculation up front.
+    if (row.is_proposal())
+      fail("cuda backend: speculative decoding is not implemented on cuda yet (issue 13); use --backend cpu");
+  }
   const int num_rows = static_cast<int>(sampling.rows.size());
   // A graph bucket pads sequences, logits rows and sampling rows alike: only when every sequence
   // draws exactly one token from its own row (no forking this step).
