@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [kv-fp8] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [kv-fp8] [spec] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -103,6 +103,39 @@ for step in "$@"; do
           --tag "offline-128-128-kv-$kv" 2>&1 | tail -1
       done
       for f in "$results"/kv-fp8-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
+      ;;
+    spec)
+      # Speculative decoding on cuda (issue 13): batch-1 decode of the 8B preset without and with a
+      # llama-3.2-1b draft (dummy weights), k = SPEC_K (4), at forced acceptance rates (benchmark-only
+      # mode: dummy weights agree on nothing), then at concurrency 16; then the trained reference
+      # pair with its real acceptance (draft and n-gram) at batch 1 and 16.
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      k=${SPEC_K:-4}
+      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --input-len 128
+              --output-len 128 --arrival closed)
+      for c in 1 16; do
+        "$IOL" bench "${common[@]}" --num-requests $((8 * c)) --warmup-requests $c --concurrency $c \
+          --out "$results/spec-draft-forced.jsonl" --tag "spec-c$c-plain" 2>&1 | tail -1
+        for rate in ${SPEC_RATES:-0 0.5 0.75 0.9 1}; do
+          [[ $c == 16 && $rate != 0.75 && $rate != 1 ]] && continue
+          "$IOL" bench "${common[@]}" --num-requests $((8 * c)) --warmup-requests $c --concurrency $c \
+            --speculative-model llama-3.2-1b --num-speculative-tokens $k --speculative-forced-acceptance $rate \
+            --out "$results/spec-draft-forced.jsonl" --tag "spec-c$c-draft-k$k-forced$rate" 2>&1 | tail -1
+        done
+      done
+      ref=tests/fixtures/reference_models
+      for c in 1 16; do
+        for method in none ngram draft; do
+          extra=()
+          [[ $method == ngram ]] && extra=(--speculative-method ngram --num-speculative-tokens $k)
+          [[ $method == draft ]] && extra=(--speculative-model $ref/draft --num-speculative-tokens $k)
+          "$IOL" bench --backend cuda --model $ref/target --quiet --max-model-len 512 --prompts text --input-len 128 \
+            --output-len 128 --arrival closed --concurrency $c --num-requests $((8 * c)) --warmup-requests $c "${extra[@]}" \
+            --out "$results/spec-reference-pair.jsonl" --tag "spec-ref-c$c-$method" 2>&1 | tail -1
+        done
+      done
+      for f in "$results"/spec-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
     long-context)
       # Batch-1 decode after 8k and 32k prompt tokens (issue 18 target 2: the floor counts the KV bytes).

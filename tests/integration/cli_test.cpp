@@ -265,8 +265,8 @@ TEST(Cli, RuntimeErrorsExitOneWithOneLine) {
       {"generate --preset tiny --prompt-ids 1 --max-tokens 5000",
        "iol: error: request rejected: prompt (1 tokens) + max_tokens (5000) = 5001 exceeds the maximum model length 2048\n"},
       {"generate --preset nope --prompt-ids 1",
-       "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, tiny-llama3.1, llama-3.1-8b, llama-3.1-70b, llama-2-7b, "
-       "llama-2-70b, qwen2.5-7b, mistral-7b)\n"},
+       "iol: error: unknown preset 'nope' (known: tiny, tiny-qwen2, tiny-llama3.1, llama-3.1-8b, llama-3.1-70b, llama-3.2-1b, "
+       "llama-2-7b, llama-2-70b, qwen2.5-7b, mistral-7b)\n"},
   };
   for (const auto& [args, message] : cases) {
     Result r = run(args);

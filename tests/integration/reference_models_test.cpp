@@ -14,19 +14,15 @@
 #include <vector>
 
 #include "../support/hf_reference.hpp"
+#include "../support/reference_pair.hpp"
 #include "iol/model/model_source.hpp"
 
 namespace iol {
 namespace {
 
-const std::string kDir = std::string(IOL_FIXTURES_DIR) + "/reference_models";
-constexpr int32_t kBos = 256;
-
-model::LoadedModel load(const std::string& name) {
-  model::ModelSource source;
-  source.model_dir = kDir + "/" + name;
-  return model::load_model(source);
-}
+const std::string& kDir = testing::kReferenceModelsDir;
+constexpr int32_t kBos = testing::kReferenceBos;
+const auto load = testing::load_reference_model;
 
 testing::Reference reference_of(const std::string& name) {
   return testing::load_reference(kDir + "/" + name + ".reference.json", kDir + "/" + name + ".logits.f32");

@@ -18,18 +18,14 @@
 #include "iol/model/model_source.hpp"
 #include "iol/spec/draft_model_proposer.hpp"
 #include "iol/tokenizer/tokenizer.hpp"
+#include "../support/reference_pair.hpp"
 
 namespace iol {
 namespace {
 
-const std::string kDir = std::string(IOL_FIXTURES_DIR) + "/reference_models";
-constexpr int32_t kBos = 256;
-
-model::LoadedModel load(const std::string& name) {
-  model::ModelSource source;
-  source.model_dir = kDir + "/" + name;
-  return model::load_model(source);
-}
+const std::string& kDir = testing::kReferenceModelsDir;
+constexpr int32_t kBos = testing::kReferenceBos;
+const auto load = testing::load_reference_model;
 
 struct Outcome {
   std::vector<std::vector<int32_t>> outputs;

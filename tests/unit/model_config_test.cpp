@@ -79,6 +79,7 @@ TEST(ModelConfig, RoundTripsThroughToJson) {
 
 TEST(ModelConfig, PresetsHavePublishedSizes) {
   EXPECT_NEAR(preset_or_throw("llama-3.1-70b").num_parameters() / 1e9, 70.6, 0.1);
+  EXPECT_NEAR(preset_or_throw("llama-3.2-1b").num_parameters() / 1e9, 1.24, 0.01);  // tied embeddings
   EXPECT_NEAR(preset_or_throw("llama-2-7b").num_parameters() / 1e9, 6.74, 0.01);
   EXPECT_NEAR(preset_or_throw("qwen2.5-7b").num_parameters() / 1e9, 7.62, 0.01);
   EXPECT_NEAR(preset_or_throw("mistral-7b").num_parameters() / 1e9, 7.25, 0.01);

@@ -15,6 +15,7 @@
 #include "iol/engine/engine.hpp"
 #include "iol/spec/draft_model_proposer.hpp"
 #include "iol/spec/ngram_proposer.hpp"
+#include "iol/sampling/batch_sampler.hpp"
 #include "iol/spec/verifier.hpp"
 
 namespace iol::spec {
@@ -73,6 +74,53 @@ TEST(NgramProposer, ProposesWhatFollowedTheMostRecentLongestMatch) {
 
 // The rule of Leviathan et al. 2023 on fixed p and q: the emitted token is distributed as p, and
 // a proposal is accepted with probability sum_x min(p(x), q(x)) = 1 - TV(p, q).
+// The run walk asks for logits only where the rule needs them (a draft-model proposal under
+// sampling), and the benchmark-only forced acceptance replaces every verdict by its coin.
+TEST(Verifier, WalkFetchesLogitsOnlyForSampledDraftRowsAndForcedAcceptanceForcesVerdicts) {
+  constexpr int64_t vocab = 4;
+  const std::vector<float> logits = {0.f, 3.f, 1.f, 0.f, 2.f, 0.f, 0.f, 1.f, 0.f, 0.f, 4.f, 0.f};
+  std::vector<sampling::SamplingRow> rows(3);
+  for (int32_t j = 0; j < 3; ++j) rows[static_cast<size_t>(j)].logits_row = j, rows[static_cast<size_t>(j)].position = static_cast<uint32_t>(j);
+  rows[0].proposed_token = 1;  // greedy: argmax of row 0 is 1, accepted
+  rows[1].proposed_token = 3;  // argmax of row 1 is 0: rejected, row 2 emits nothing
+  sampling::SamplingBatch batch{rows, {}};
+  sampling::SampledBatch out;
+  sampling::sample_batch_on_host(logits, vocab, batch, out);
+  int fetched = 0;
+  const LogitsRowFn fetch = [&](int32_t row) {
+    ++fetched;
+    return std::span<const float>(logits).subspan(static_cast<size_t>(row * vocab), vocab);
+  };
+  verify_sampled_runs(batch, vocab, fetch, out);
+  EXPECT_EQ(out.tokens, (std::vector<int32_t>{1, 0, sampling::kNotEmitted}));
+  EXPECT_EQ(fetched, 0) << "greedy runs need no logits";
+
+  const std::vector<float> q(3 * vocab, 0.25f);
+  for (auto& row : rows) row.temperature = 1.0f, row.seed = 5;
+  rows[0].draft_probs_row = 0;
+  sampling::SamplingBatch sampled{rows, {}, q};
+  sampling::sample_batch_on_host(logits, vocab, sampled, out);
+  verify_sampled_runs(sampled, vocab, fetch, out);
+  EXPECT_GE(fetched, 1) << "a sampled draft proposal reads its row's logits";
+
+  for (double forced : {1.0, 0.0}) {
+    sampling::SamplingBatch forcing{rows, {}, q};
+    forcing.forced_acceptance = forced;
+    sampling::sample_batch_on_host(logits, vocab, forcing, out);
+    const int32_t plain_first = out.tokens[0];
+    verify_sampled_runs(forcing, vocab, fetch, out);
+    if (forced == 1.0) {
+      EXPECT_EQ(out.tokens[0], 1);
+      EXPECT_EQ(out.tokens[1], 3) << "forced: a proposal the target rejects is emitted";
+      EXPECT_GE(out.tokens[2], 0) << "the bonus row emits";
+    } else {
+      EXPECT_EQ(out.tokens[0], plain_first);
+      EXPECT_EQ(out.tokens[1], sampling::kNotEmitted);
+      EXPECT_EQ(out.tokens[2], sampling::kNotEmitted);
+    }
+  }
+}
+
 TEST(Verifier, RejectionSamplingEmitsTheTargetDistribution) {
   const std::vector<double> p = {0.05, 0.30, 0.15, 0.0, 0.35, 0.15};
   const std::vector<float> q = {0.25f, 0.10f, 0.15f, 0.20f, 0.20f, 0.10f};

@@ -69,6 +69,8 @@ CreatedBackend create_cuda(const BackendOptions& options, const model::ModelSour
   o.decode_gemv = options.decode_gemv;
   o.quantization = options.quantization;
   o.kv_cache_dtype = options.kv_cache_dtype;
+  o.max_speculative_tokens = options.max_speculative_tokens;
+  o.speculative_max_batch = options.speculative_max_batch;
   CreatedBackend created;
   std::unique_ptr<cuda::CudaBackend> backend;
   if (model::uses_dummy_weights(source)) {

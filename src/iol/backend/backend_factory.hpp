@@ -28,6 +28,10 @@ struct BackendOptions {
   quant::QuantScheme quantization = quant::QuantScheme::None;
   // The KV cache's element type: auto = the compute dtype; fp8 = E4M3 codes (cpu: simulated).
   quant::KvCacheDtype kv_cache_dtype = quant::KvCacheDtype::Auto;
+  // Speculative decoding: k proposals per sequence, in steps of at most speculative_max_batch
+  // sequences (0 = max_num_seqs); a backend that reserves per-row buffers sizes them from these.
+  int64_t max_speculative_tokens = 0;
+  int64_t speculative_max_batch = 0;
 };
 
 // The CPU backend's pool when kv_cache_memory is 0.

@@ -393,6 +393,9 @@ void run_bench(const BenchOptions& o) {
     fmt::print(stderr, "iol bench: {} requests of {} written to {}\n", requests.size(), spec.name, o.export_requests);
     return;
   }
+  // The draft's backend first, so the target's memory budget counts it (engine_options.hpp);
+  // every sweep point's engine gets a proposer on that same draft.
+  (void)o.engine.make_proposer(config);
   backend::CreatedBackend created = backend::create_backend(backend_options, source, config);
   backend::Backend& backend = *created.backend;
   engine::EngineConfig engine_config = o.engine.to_config(config, backend.kv_cache_spec());
@@ -448,7 +451,10 @@ void run_bench(const BenchOptions& o) {
                                 {"num_speculative_tokens", engine_config.speculative.num_speculative_tokens},
                                 {"disable_by_batch_size", engine_config.speculative.disable_by_batch_size},
                                 {"prompt_lookup_min", engine_config.speculative.prompt_lookup_min},
-                                {"prompt_lookup_max", engine_config.speculative.prompt_lookup_max}}
+                                {"prompt_lookup_max", engine_config.speculative.prompt_lookup_max},
+                                {"forced_acceptance", engine_config.speculative.forced_acceptance >= 0.0
+                                                          ? nlohmann::json(engine_config.speculative.forced_acceptance)
+                                                          : nlohmann::json(nullptr)}}
                : nlohmann::json(nullptr)},
           {"config",
            {{"block_size", engine_config.block_size},
@@ -541,6 +547,11 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
       "  iol report reports/results.jsonl --out reports/report.md");
   options->model.add_to(*command);
   options->engine.add_to(*command);
+  command
+      ->add_option("--speculative-forced-acceptance", options->engine.speculative_forced_acceptance,
+                   "Benchmark only: accept each proposal with this probability whatever the target says, to measure "
+                   "speculation's cost at a chosen acceptance rate; outputs are then not the model's (records say so)")
+      ->check(real_range(0.0, 1.0));
   command->add_option("--scenario", options->scenario, "Workload file (bench/scenarios/*.yaml); flags override it");
   command->add_option("--num-requests", options->num_requests, "Measured requests")->check(int_range(1, bench::kMaxNumRequests));
   command->add_option("--warmup-requests", options->warmup_requests, "Requests sent first and excluded from metrics")

@@ -92,8 +92,8 @@ engine::SpeculativeMethod EngineOptions::resolved_speculative_method() const {
 
 std::unique_ptr<spec::Proposer> EngineOptions::make_proposer(const model::ModelConfig& target) const {
   if (resolved_speculative_method() != engine::SpeculativeMethod::DraftModel) return nullptr;
-  if (resolved_backend() != "cpu")
-    throw UsageError("--speculative-model: speculative decoding runs on the cpu backend only so far (issue 13)");
+  if (draft_backend_)
+    return std::make_unique<spec::DraftModelProposer>(draft_backend_, target.vocab_size, draft_max_tokens_per_forward_);
   model::ModelSource source;
   if (std::filesystem::is_directory(speculative_model)) source.model_dir = speculative_model;
   else source.preset = speculative_model;
@@ -110,8 +110,22 @@ std::unique_ptr<spec::Proposer> EngineOptions::make_proposer(const model::ModelC
   draft_options.max_model_len = max_len;
   draft_options.quantization = "none";
   draft_options.kv_cache_dtype = "auto";  // the target's KV and weight formats are not the draft's
-  backend::CreatedBackend created = backend::create_backend(draft_options.to_backend_options(draft), source, draft);
-  return std::make_unique<spec::DraftModelProposer>(std::move(created.backend), target.vocab_size);
+  backend::BackendOptions options = draft_options.to_backend_options(draft);
+  options.max_speculative_tokens = 0;  // the draft runs plain forwards
+  options.speculative_max_batch = 0;
+  int64_t max_tokens_per_forward = 0;
+  if (resolved_backend() == "cuda") {
+    // The draft is created before the target, whose memory budget then counts the draft as used.
+    // Its pool holds every sequence at its full length when that is at most 4 GiB (beyond, the
+    // proposer frees the states of sequences it is not proposing for); --kv-cache-memory, which
+    // sizes the target's pool, is not the draft's.
+    const int64_t bytes_per_token = 2 * draft.num_hidden_layers * draft.kv_size() * 2;
+    options.kv_cache_memory = std::min<int64_t>(int64_t{4} << 30, bytes_per_token * options.max_num_seqs * max_len);
+    max_tokens_per_forward = options.max_num_batched_tokens;
+  }
+  draft_backend_ = backend::create_backend(options, source, draft).backend;
+  draft_max_tokens_per_forward_ = max_tokens_per_forward;
+  return std::make_unique<spec::DraftModelProposer>(draft_backend_, target.vocab_size, max_tokens_per_forward);
 }
 
 int64_t EngineOptions::resolved_max_model_len(const model::ModelConfig& model) const {
@@ -161,6 +175,10 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.cpu_threads = threads;
   options.quantization = resolved_quantization();
   options.kv_cache_dtype = resolved_kv_cache_dtype();
+  if (resolved_speculative_method() != engine::SpeculativeMethod::None) {
+    options.max_speculative_tokens = num_speculative_tokens > 0 ? num_speculative_tokens : kDefaultNumSpeculativeTokens;
+    options.speculative_max_batch = speculative_disable_by_batch_size;
+  }
   return options;
 }
 
@@ -193,6 +211,7 @@ engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, c
     config.speculative.num_speculative_tokens =
         num_speculative_tokens > 0 ? num_speculative_tokens : kDefaultNumSpeculativeTokens;
   config.speculative.disable_by_batch_size = speculative_disable_by_batch_size;
+  config.speculative.forced_acceptance = speculative_forced_acceptance;
   config.speculative.prompt_lookup_min = prompt_lookup_min;
   config.speculative.prompt_lookup_max = prompt_lookup_max;
   if (prompt_lookup_max < prompt_lookup_min)

@@ -38,6 +38,7 @@ struct EngineOptions {
   int64_t num_speculative_tokens = 0;       // k; 0 with a method: kDefaultNumSpeculativeTokens
   int64_t speculative_disable_by_batch_size = 0;
   int64_t prompt_lookup_min = 1, prompt_lookup_max = 3;
+  double speculative_forced_acceptance = -1.0;  // iol bench only: < 0 off (engine_config.hpp)
   static constexpr int64_t kDefaultNumSpeculativeTokens = 4;
 
   // Scheduler limits when the flags are left at 0: the CPU reference runs small batches; on the
@@ -60,10 +61,17 @@ struct EngineOptions {
   quant::KvCacheDtype resolved_kv_cache_dtype() const;
   // The engine's limits and levers, its pool the blocks the backend allocated; throws UsageError.
   engine::EngineConfig to_config(const model::ModelConfig& model, const backend::KvCacheSpec& kv) const;
-  // The draft-model proposer of --speculative-model (its own CPU backend and KV pool, sized by
-  // --kv-cache-memory), or null without one (the engine builds the n-gram proposer itself).
+  // The draft-model proposer of --speculative-model, or null without one (the engine builds the
+  // n-gram proposer itself). The draft's backend (its own KV pool: on cpu sized by
+  // --kv-cache-memory, on cuda see engine_options.cpp) is created by the first call and shared
+  // by later ones (the bench's fresh engine per sweep point), so call it once before creating
+  // the target's backend: on cuda the target's memory budget then counts the draft as used.
   std::unique_ptr<spec::Proposer> make_proposer(const model::ModelConfig& target) const;
   engine::SpeculativeMethod resolved_speculative_method() const;
+
+ private:
+  mutable std::shared_ptr<backend::Backend> draft_backend_;
+  mutable int64_t draft_max_tokens_per_forward_ = 0;
 };
 
 }  // namespace iol::cli

@@ -103,10 +103,11 @@ void run_generate(GenerateOptions& o) {
     if (!tokenizer) fail("{}: no tokenizer.json, so a chat cannot be encoded", o.model.model_dir);
     prompts.push_back(tokenizer->encode(chat_prompt, /*add_special_tokens=*/false));  // the template wrote BOS
   }
+  std::unique_ptr<spec::Proposer> proposer = o.engine.make_proposer(config);  // before the target (engine_options.hpp)
   backend::CreatedBackend created = backend::create_backend(o.engine.to_backend_options(config), source, config);
   engine::EngineConfig engine_config = o.engine.to_config(config, created.backend->kv_cache_spec());
   engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr,
-                        o.engine.make_proposer(config));
+                        std::move(proposer));
 
   // A single prompt streams its text as it is generated; several print when done, in order.
   const bool stream_text = prompts.size() == 1 && o.sampling.n == 1 && !o.output_ids && !o.json;

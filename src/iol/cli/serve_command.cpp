@@ -65,11 +65,12 @@ void run_serve(ServeOptions& o) {
                                      : std::filesystem::path(o.model.model_dir).lexically_normal().filename().string();
   if (name.empty()) name = std::filesystem::path(o.model.model_dir).lexically_normal().parent_path().filename().string();
 
+  std::unique_ptr<spec::Proposer> proposer = o.engine.make_proposer(config);  // before the target (engine_options.hpp)
   const backend::BackendOptions backend_options = o.engine.to_backend_options(config);
   backend::CreatedBackend created = backend::create_backend(backend_options, source, config);
   engine::EngineConfig engine_config = o.engine.to_config(config, created.backend->kv_cache_spec());
   engine::Engine engine(engine_config, *created.backend, config, tokenizer ? &tokenizer->vocabulary() : nullptr,
-                        o.engine.make_proposer(config));
+                        std::move(proposer));
   engine::EngineClient client(engine);
 
   server::ServiceConfig service_config;

@@ -42,6 +42,7 @@ IOL_HOST_DEVICE Philox4x32 philox4x32_10(Philox4x32 c, uint32_t k0, uint32_t k1)
 inline constexpr uint32_t kSamplingStream = 0x5A4D504Cu;
 inline constexpr uint32_t kDraftStream = 0x44524654u;
 inline constexpr uint32_t kAcceptStream = 0x41434350u;
+inline constexpr uint32_t kForcedAcceptStream = 0x46524345u;  // benchmark-only forced verdicts
 
 // One uniform in (0, 1) per (request seed, sample index, output position, token id, stream).
 // 24 random bits, offset by half a step, so it is never 0 or 1 (log(-log u) is finite).

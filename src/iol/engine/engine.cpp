@@ -182,7 +182,9 @@ void Engine::run_batch(const SchedulerOutput& out) {
   batch_builder_.build(out.scheduled, std::span(step_samplers_.data(), out.scheduled.size()), proposal_spans_,
                        draft_probs_rows_, proposals_.probs);
   if (!out.block_copies.empty()) backend_.copy_blocks(out.block_copies);
-  backend_.execute(batch_builder_.forward_batch(), batch_builder_.sampling_batch(), sampled_);
+  sampling::SamplingBatch sampling_batch = batch_builder_.sampling_batch();
+  sampling_batch.forced_acceptance = config_.speculative.forced_acceptance;
+  backend_.execute(batch_builder_.forward_batch(), sampling_batch, sampled_);
 
   // Update from the output.
   for (const auto& s : out.scheduled) {

@@ -26,6 +26,9 @@ void EngineConfig::validate() const {
          spec.num_speculative_tokens);
   if (spec.disable_by_batch_size < 0)
     fail("engine: --speculative-disable-by-batch-size must be >= 0 (got {})", spec.disable_by_batch_size);
+  if (spec.forced_acceptance > 1.0 || (spec.forced_acceptance >= 0.0 && !spec.enabled()))
+    fail("engine: --speculative-forced-acceptance must be in [0, 1] and needs speculation (got {})",
+         spec.forced_acceptance);
   if (spec.prompt_lookup_min < 1 || spec.prompt_lookup_max < spec.prompt_lookup_min)
     fail("engine: need 1 <= --prompt-lookup-min ({}) <= --prompt-lookup-max ({})", spec.prompt_lookup_min,
          spec.prompt_lookup_max);

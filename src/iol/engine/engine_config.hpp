@@ -23,6 +23,10 @@ struct SpeculativeConfig {
   int64_t disable_by_batch_size = 0;
   int64_t prompt_lookup_min = 1;  // ngram: shortest and longest suffix matched
   int64_t prompt_lookup_max = 3;
+  // Benchmark only (iol bench --speculative-forced-acceptance): in [0, 1], every proposal is
+  // accepted with this probability whatever the target says, so the cost of a step at a chosen
+  // acceptance rate can be measured; the outputs are then not the model's. < 0: off (lossless).
+  double forced_acceptance = -1.0;
 
   bool enabled() const { return method != SpeculativeMethod::None && num_speculative_tokens > 0; }
 };

@@ -34,6 +34,15 @@ ModelConfig llama31(int64_t hidden, int64_t intermediate, int64_t layers, int64_
   return c;
 }
 
+// Llama-3.2-1B: the Llama-3.1 tokenizer (so a draft for the 8B), 16 layers, head_dim 64, tied
+// embeddings, llama3 RoPE scaling by 32.
+ModelConfig llama32_1b() {
+  ModelConfig c = llama31(2048, 8192, 16, 32);
+  c.tie_word_embeddings = true;
+  c.rope.factor = 32.0;
+  return c;
+}
+
 ModelConfig llama2(int64_t hidden, int64_t intermediate, int64_t layers, int64_t heads, int64_t kv_heads) {
   ModelConfig c = llama(32000, hidden, intermediate, layers, heads, kv_heads);
   c.max_position_embeddings = 4096;
@@ -112,6 +121,7 @@ const Preset kPresets[] = {
     {"tiny-llama3.1", tiny_llama31},
     {"llama-3.1-8b", [] { return llama31(4096, 14336, 32, 32); }},
     {"llama-3.1-70b", [] { return llama31(8192, 28672, 80, 64); }},
+    {"llama-3.2-1b", llama32_1b},
     {"llama-2-7b", [] { return llama2(4096, 11008, 32, 32, 32); }},
     {"llama-2-70b", [] { return llama2(8192, 28672, 80, 64, 8); }},
     {"qwen2.5-7b", qwen25_7b},

@@ -18,6 +18,9 @@ struct SamplingBatch {
   // Speculative decoding: the draft model's sampling distributions q, [rows][vocab], read by
   // proposal rows with draft_probs_row >= 0 (empty without a draft model).
   std::span<const float> draft_probs = {};
+  // Benchmark only (engine::SpeculativeConfig::forced_acceptance): >= 0 replaces the verifier's
+  // verdict by a coin with this acceptance probability.
+  double forced_acceptance = -1.0;
 
   bool has_proposals() const {
     for (const SamplingRow& row : rows)

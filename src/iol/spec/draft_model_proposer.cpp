@@ -9,8 +9,12 @@
 
 namespace iol::spec {
 
-DraftModelProposer::DraftModelProposer(std::unique_ptr<backend::Backend> draft, int64_t target_vocab_size)
-    : draft_(std::move(draft)), vocab_(target_vocab_size), block_size_(draft_->kv_cache_shape().block_size) {
+DraftModelProposer::DraftModelProposer(std::shared_ptr<backend::Backend> draft, int64_t target_vocab_size,
+                                       int64_t max_tokens_per_forward)
+    : draft_(std::move(draft)),
+      vocab_(target_vocab_size),
+      block_size_(draft_->kv_cache_shape().block_size),
+      max_tokens_per_forward_(max_tokens_per_forward) {
   if (draft_->vocab_size() != target_vocab_size)
     fail("--speculative-model: the draft's vocabulary has {} tokens, the target's {}; a draft must share the "
          "target's tokenizer", draft_->vocab_size(), target_vocab_size);
@@ -77,7 +81,8 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
   std::vector<int64_t> slot_mapping;
   std::vector<float> logits, row;
   std::vector<int32_t> output;
-  for (int32_t round = 0;; ++round) {
+  size_t max_blocks = 0;
+  const auto start_batch = [&] {
     token_ids.clear();
     positions.clear();
     slot_mapping.clear();
@@ -85,7 +90,56 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
     context_lens.clear();
     block_tables.clear();
     logits_indices.clear();
-    size_t max_blocks = 0;
+  };
+  // One sequence of the forward: its cached tokens from `from` on are fed, the last one's logits kept.
+  const auto append = [&](const State& state, int64_t from) {
+    for (auto p = from; p < static_cast<int64_t>(state.cached_tokens.size()); ++p) {
+      token_ids.push_back(state.cached_tokens[static_cast<size_t>(p)]);
+      positions.push_back(static_cast<int32_t>(p));
+      slot_mapping.push_back(static_cast<int64_t>(state.block_table[static_cast<size_t>(p / block_size_)]) * block_size_ +
+                             p % block_size_);
+    }
+    query_start_loc.push_back(static_cast<int32_t>(token_ids.size()));
+    context_lens.push_back(static_cast<int32_t>(state.cached_tokens.size()));
+    block_tables.insert(block_tables.end(), state.block_table.begin(), state.block_table.end());
+    block_tables.resize(block_tables.size() + max_blocks - state.block_table.size(), -1);
+    logits_indices.push_back(static_cast<int32_t>(token_ids.size()) - 1);
+  };
+  const auto forward = [&](size_t rows) {
+    const backend::ForwardBatch batch{token_ids, positions, slot_mapping, query_start_loc, context_lens,
+                                      block_tables, static_cast<int32_t>(max_blocks), logits_indices};
+    logits.resize(rows * static_cast<size_t>(vocab_));
+    draft_->compute_logits(batch, logits);
+  };
+
+  // Catch-up under a token budget per forward (a backend that reserves activations for a fixed
+  // step size): every token the draft has not seen but each sequence's last goes through forwards
+  // of at most max_tokens_per_forward_ tokens, a long prompt in pieces; round 0 then feeds one token.
+  if (max_tokens_per_forward_ > 0) {
+    for (;;) {
+      start_batch();
+      max_blocks = 0;
+      for (const Active& a : active) max_blocks = std::max(max_blocks, a.state->block_table.size());
+      int64_t budget = max_tokens_per_forward_;
+      for (Active& a : active) {
+        State& state = *a.state;
+        const auto seen = static_cast<int64_t>(state.cached_tokens.size());
+        const int64_t pending = static_cast<int64_t>(a.request->token_ids.size()) - 1 - seen;
+        if (a.wanted == 0 || pending <= 0 || budget == 0) continue;
+        const int64_t take = std::min(pending, budget);
+        budget -= take;
+        state.cached_tokens.insert(state.cached_tokens.end(), a.request->token_ids.begin() + seen,
+                                   a.request->token_ids.begin() + seen + take);
+        append(state, seen);
+      }
+      if (token_ids.empty()) break;
+      forward(logits_indices.size());
+    }
+  }
+
+  for (int32_t round = 0;; ++round) {
+    start_batch();
+    max_blocks = 0;
     std::vector<Active*> stepping;
     for (Active& a : active)
       if (round < a.wanted) {
@@ -100,26 +154,13 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
       if (round == 0) {
         state.cached_tokens.insert(state.cached_tokens.end(), a->request->token_ids.begin() + feed_from,
                                    a->request->token_ids.end());
+        append(state, feed_from);
       } else {
         state.cached_tokens.push_back(a->proposals.back());
+        append(state, static_cast<int64_t>(state.cached_tokens.size()) - 1);
       }
-      for (auto p = round == 0 ? feed_from : static_cast<int64_t>(state.cached_tokens.size()) - 1;
-           p < static_cast<int64_t>(state.cached_tokens.size()); ++p) {
-        token_ids.push_back(state.cached_tokens[static_cast<size_t>(p)]);
-        positions.push_back(static_cast<int32_t>(p));
-        slot_mapping.push_back(static_cast<int64_t>(state.block_table[static_cast<size_t>(p / block_size_)]) * block_size_ +
-                               p % block_size_);
-      }
-      query_start_loc.push_back(static_cast<int32_t>(token_ids.size()));
-      context_lens.push_back(static_cast<int32_t>(state.cached_tokens.size()));
-      block_tables.insert(block_tables.end(), state.block_table.begin(), state.block_table.end());
-      block_tables.resize(block_tables.size() + max_blocks - state.block_table.size(), -1);
-      logits_indices.push_back(static_cast<int32_t>(token_ids.size()) - 1);
     }
-    const backend::ForwardBatch batch{token_ids, positions, slot_mapping, query_start_loc, context_lens,
-                                      block_tables, static_cast<int32_t>(max_blocks), logits_indices};
-    logits.resize(stepping.size() * static_cast<size_t>(vocab_));
-    draft_->compute_logits(batch, logits);
+    forward(stepping.size());
 
     for (size_t r = 0; r < stepping.size(); ++r) {
       Active& a = *stepping[r];

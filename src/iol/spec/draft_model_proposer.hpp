@@ -20,8 +20,11 @@ namespace iol::spec {
 
 class DraftModelProposer final : public Proposer {
  public:
-  // Throws iol::Error when the draft's vocabulary differs from the target's.
-  DraftModelProposer(std::unique_ptr<backend::Backend> draft, int64_t target_vocab_size);
+  // Throws iol::Error when the draft's vocabulary differs from the target's. A draft backend that
+  // reserves activations for a fixed step (cuda) gets max_tokens_per_forward (its
+  // max_num_batched_tokens, >= the running sequences): long unseen prefixes go in pieces.
+  DraftModelProposer(std::shared_ptr<backend::Backend> draft, int64_t target_vocab_size,
+                     int64_t max_tokens_per_forward = 0);
   const char* name() const override { return "draft"; }
   void propose(std::span<const ProposalRequest> requests, ProposalBatch& out) override;
   void release(uint64_t key) override;
@@ -38,8 +41,8 @@ class DraftModelProposer final : public Proposer {
   bool reserve(State& state, int64_t num_tokens);
   void free_state(State& state);
 
-  std::unique_ptr<backend::Backend> draft_;
-  int64_t vocab_, block_size_;
+  std::shared_ptr<backend::Backend> draft_;
+  int64_t vocab_, block_size_, max_tokens_per_forward_;
   std::vector<int32_t> free_blocks_;
   std::unordered_map<uint64_t, State> states_;
   int64_t step_ = 0;

@@ -3,6 +3,7 @@
 #include <cmath>
 #include <vector>
 
+#include "iol/core/error.hpp"
 #include "iol/core/philox.hpp"
 #include "iol/sampling/batch_sampler.hpp"
 
@@ -32,9 +33,8 @@ Verdict verify_proposal(std::span<const double> p, std::span<const float> q, int
   return {false, best_token};
 }
 
-void sample_and_verify_on_host(std::span<const float> logits, int64_t vocab, const sampling::SamplingBatch& batch,
-                               sampling::SampledBatch& out) {
-  sampling::sample_batch_on_host(logits, vocab, batch, out);
+void verify_sampled_runs(const sampling::SamplingBatch& batch, int64_t vocab, const LogitsRowFn& logits_of,
+                         sampling::SampledBatch& out) {
   const size_t num_rows = batch.rows.size();
   std::vector<float> row_logits;
   const auto ids = [&](int32_t begin, int32_t end) {
@@ -46,11 +46,17 @@ void sample_and_verify_on_host(std::span<const float> logits, int64_t vocab, con
     bool accepted = false;
     if (out.tokens[r] == sampling::kInvalidToken) {
       accepted = false;  // non-finite logits: the engine fails the request at this row
+    } else if (batch.forced_acceptance >= 0.0) {
+      // Benchmark only: a coin decides; an accepted proposal is emitted as if the target agreed,
+      // a rejected one emits the row's plain draw (its logprob is the plain draw's either way).
+      accepted = stream_uniform(row.seed, row.sample_index, row.position, 0u, kForcedAcceptStream) < batch.forced_acceptance;
+      if (accepted) out.tokens[r] = row.proposed_token;
     } else if (row.greedy() || row.draft_probs_row < 0) {
       accepted = out.tokens[r] == row.proposed_token;
     } else {
-      const auto source = logits.subspan(static_cast<size_t>(row.logits_row) * static_cast<size_t>(vocab),
-                                         static_cast<size_t>(vocab));
+      const std::span<const float> source = logits_of(row.logits_row);
+      if (source.size() != static_cast<size_t>(vocab))
+        fail("verifier: logits row {} has {} values, the vocabulary {}", row.logits_row, source.size(), vocab);
       row_logits.assign(source.begin(), source.end());
       const sampling::SamplingParams params = sampling::params_of(row);
       sampling::apply_penalties(row_logits, params, ids(row.prompt_begin, row.prompt_end),
@@ -78,6 +84,17 @@ void sample_and_verify_on_host(std::span<const float> logits, int64_t vocab, con
     }
     r = next;
   }
+}
+
+void sample_and_verify_on_host(std::span<const float> logits, int64_t vocab, const sampling::SamplingBatch& batch,
+                               sampling::SampledBatch& out) {
+  sampling::sample_batch_on_host(logits, vocab, batch, out);
+  verify_sampled_runs(batch, vocab,
+                      [&](int32_t logits_row) {
+                        return logits.subspan(static_cast<size_t>(logits_row) * static_cast<size_t>(vocab),
+                                              static_cast<size_t>(vocab));
+                      },
+                      out);
 }
 
 }  // namespace iol::spec

@@ -19,6 +19,7 @@
 // Rows after a rejection emit kNotEmitted.
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <span>
 
 #include "iol/sampling/sampler.hpp"
@@ -38,9 +39,19 @@ struct Verdict {
 Verdict verify_proposal(std::span<const double> p, std::span<const float> q, int32_t proposal,
                         const sampling::RandomKey& key);
 
-// A backend step's sampling half with speculative runs: every row sampled as
-// sampling::sample_batch_on_host does, then each run verified as above. A batch without
-// proposals comes out exactly as sample_batch_on_host's.
+// The fp32 logits of one logits row (SamplingRow::logits_row), vocab values, on the host.
+using LogitsRowFn = std::function<std::span<const float>(int32_t logits_row)>;
+
+// The verification walk over a batch whose rows already hold their plain draws in `out` (as
+// sampling::sample_batch_on_host or a device sampler draws them, same random streams): each run
+// is verified as above, rejected runs' later rows set to kNotEmitted. `logits_of` is asked only
+// for draft-model proposals under sampling (p and the residual need the row's logits); greedy and
+// n-gram runs are decided by the plain draws alone. A batch without proposals is left as is.
+void verify_sampled_runs(const sampling::SamplingBatch& batch, int64_t vocab, const LogitsRowFn& logits_of,
+                         sampling::SampledBatch& out);
+
+// A backend step's sampling half with speculative runs on the host: every row sampled as
+// sampling::sample_batch_on_host does, then verify_sampled_runs.
 void sample_and_verify_on_host(std::span<const float> logits, int64_t vocab, const sampling::SamplingBatch& batch,
                                sampling::SampledBatch& out);
 

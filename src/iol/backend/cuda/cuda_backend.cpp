@@ -22,6 +22,7 @@
 #include "iol/core/error.hpp"
 #include "iol/model/weight_layout.hpp"
 #include "iol/quant/codec.hpp"
+#include "iol/spec/verifier.hpp"
 
 namespace iol::backend::cuda {
 
@@ -59,8 +60,12 @@ struct CudaBackend::Impl {
   // Sizes.
   int64_t hidden = 0, q_size = 0, kv_size = 0, qkv_size = 0, inter = 0, vocab = 0, head_dim = 0;
   int64_t max_tokens = 0;        // tokens per step at most (max(max_num_batched_tokens, max_num_seqs))
-  int64_t max_seqs = 0;          // sequences (and sampling rows) per step at most
-  int64_t max_logits_rows = 0;   // logits rows per step at most (>= max_seqs)
+  int64_t max_seqs = 0;          // sequences per step at most
+  // Sampling rows per step at most: max_seqs, or more when speculative runs verify k + 1 rows
+  // per sequence (CudaBackendOptions::max_speculative_tokens).
+  int64_t max_rows = 0;
+  int64_t max_logits_rows = 0;   // logits rows per step at most (>= max_rows)
+  std::vector<float> verify_logits;  // host copy of one logits row for the speculative verifier
   int64_t max_blocks_per_seq = 0;
   int64_t max_sampling_tokens = 0;
 
@@ -145,7 +150,10 @@ struct CudaBackend::Impl {
     if (options.max_model_len <= 0) options.max_model_len = config.max_position_embeddings;
     max_seqs = options.max_num_seqs;
     max_tokens = std::max(options.max_num_batched_tokens, max_seqs);
-    max_logits_rows = std::max(max_seqs, std::min(options.max_logits_rows, max_tokens));
+    const int64_t speculating_seqs =
+        options.speculative_max_batch > 0 ? std::min(max_seqs, options.speculative_max_batch) : max_seqs;
+    max_rows = std::max(max_seqs, speculating_seqs * (1 + options.max_speculative_tokens));
+    max_logits_rows = std::max(max_rows, std::min(options.max_logits_rows, max_tokens));
     max_blocks_per_seq = (options.max_model_len + options.block_size - 1) / options.block_size;
     // Penalty rows upload their prompt and output ids; masked ids are few.
     max_sampling_tokens = max_seqs * (options.max_model_len + 64);
@@ -440,7 +448,7 @@ struct CudaBackend::Impl {
         static_cast<int>(max_seqs), static_cast<int>(config.num_attention_heads), static_cast<int>(head_dim), kMaxDecodeSplits));
     kernels::paged_attention_decode_workspace_init(decode_workspace.data(), static_cast<int>(max_seqs),
                                                    static_cast<int>(config.num_attention_heads));
-    sampler_workspace = DeviceBuffer(kernels::sampler_workspace_bytes(static_cast<int>(max_seqs), static_cast<int>(vocab)));
+    sampler_workspace = DeviceBuffer(kernels::sampler_workspace_bytes(static_cast<int>(max_rows), static_cast<int>(vocab)));
     const std::vector<float> frequencies = rope_inverse_frequencies(config.rope, head_dim);
     inv_freq = DeviceBuffer(frequencies.size() * sizeof(float));
     inv_freq.upload(frequencies.data(), frequencies.size() * sizeof(float));
@@ -452,11 +460,11 @@ struct CudaBackend::Impl {
       offset = align_up(offset + bytes);
       return at;
     };
-    const size_t T = static_cast<size_t>(max_tokens), S = static_cast<size_t>(max_seqs);
+    const size_t T = static_cast<size_t>(max_tokens), S = static_cast<size_t>(max_seqs), R = static_cast<size_t>(max_rows);
     const size_t o_tokens = field(T * 4), o_positions = field(T * 4), o_slots = field(T * 8), o_qsl = field((S + 1) * 4),
                  o_ctx = field(S * 4), o_tables = field(S * static_cast<size_t>(max_blocks_per_seq) * 4),
                  o_logits = field(static_cast<size_t>(max_logits_rows) * 4), o_decode = field(S * 4), o_prefill = field(S * 4),
-                 o_rows = field(S * sizeof(sampling::SamplingRow)),
+                 o_rows = field(R * sizeof(sampling::SamplingRow)),
                  o_sampling = field(static_cast<size_t>(max_sampling_tokens) * 4), o_copies = field(2 * 4096 * 4);
     metadata_bytes = offset;
     metadata_device = DeviceBuffer(metadata_bytes);
@@ -473,13 +481,13 @@ struct CudaBackend::Impl {
     host_meta = bind(metadata_host.as<char>());
 
     const size_t k = static_cast<size_t>(sampling::kMaxLogprobs);
-    const size_t out_bytes = S * 4 + S * 4 + S * k * 4 + S * k * 4;
+    const size_t out_bytes = R * 4 + R * 4 + R * k * 4 + R * k * 4;
     out_device = DeviceBuffer(out_bytes);
     out_host = PinnedBuffer(out_bytes);
     out_tokens_d = out_device.as<int32_t>();
-    out_logprobs_d = reinterpret_cast<float*>(out_tokens_d + S);
-    out_top_ids_d = reinterpret_cast<int32_t*>(out_logprobs_d + S);
-    out_top_logprobs_d = reinterpret_cast<float*>(out_top_ids_d + S * k);
+    out_logprobs_d = reinterpret_cast<float*>(out_tokens_d + R);
+    out_top_ids_d = reinterpret_cast<int32_t*>(out_logprobs_d + R);
+    out_top_logprobs_d = reinterpret_cast<float*>(out_top_ids_d + R * k);
   }
 
   void allocate_kv_cache() {
@@ -525,11 +533,13 @@ struct CudaBackend::Impl {
   // Validates the batch against the reserved sizes (a boundary: the engine must respect them).
   void check_fits(const ForwardBatch& batch, size_t num_rows, size_t num_sampling_tokens) const {
     if (static_cast<int64_t>(batch.num_tokens()) > max_tokens || static_cast<int64_t>(batch.num_seqs()) > max_seqs ||
-        static_cast<int64_t>(num_rows) > max_seqs || batch.max_blocks_per_seq > max_blocks_per_seq ||
+        static_cast<int64_t>(num_rows) > max_rows || batch.max_blocks_per_seq > max_blocks_per_seq ||
+        static_cast<int64_t>(batch.logits_indices.size()) > max_logits_rows ||
         static_cast<int64_t>(num_sampling_tokens) > max_sampling_tokens)
-      fail("cuda backend: a step of {} tokens, {} sequences, {} sampling rows, {} blocks per sequence exceeds what was "
-           "reserved ({} tokens, {} sequences, {} blocks per sequence)", batch.num_tokens(), batch.num_seqs(), num_rows,
-           batch.max_blocks_per_seq, max_tokens, max_seqs, max_blocks_per_seq);
+      fail("cuda backend: a step of {} tokens, {} sequences, {} sampling rows, {} logits rows, {} blocks per sequence "
+           "exceeds what was reserved ({} tokens, {} sequences, {} sampling rows, {} logits rows, {} blocks per sequence)",
+           batch.num_tokens(), batch.num_seqs(), num_rows, batch.logits_indices.size(), batch.max_blocks_per_seq,
+           max_tokens, max_seqs, max_rows, max_logits_rows, max_blocks_per_seq);
   }
 
   // Fills pinned staging for a batch padded to `pad_seqs` decode sequences (0: no padding) and
@@ -884,15 +894,13 @@ void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBat
   for (const auto& row : sampling.rows) {
     if (row.logits_row < 0 || row.logits_row >= static_cast<int32_t>(batch.logits_indices.size()))
       fail("cuda backend: sampling row reads logits row {} of {}", row.logits_row, batch.logits_indices.size());
-    // supports_speculative_decoding() is false: the engine refuses speculation up front.
-    if (row.is_proposal())
-      fail("cuda backend: speculative decoding is not implemented on cuda yet (issue 13); use --backend cpu");
   }
   const int num_rows = static_cast<int>(sampling.rows.size());
   // A graph bucket pads sequences, logits rows and sampling rows alike: only when every sequence
   // draws exactly one token from its own row (no forking this step).
   int bucket = m.graph_bucket_for(batch);
-  if (bucket > 0 && (num_rows != static_cast<int>(batch.num_seqs()) || batch.logits_indices.size() != batch.num_seqs()))
+  if (bucket > 0 && (num_rows != static_cast<int>(batch.num_seqs()) || batch.logits_indices.size() != batch.num_seqs() ||
+                     sampling.has_proposals()))
     bucket = 0;
   IOL_CUDA_CHECK(cudaEventRecord(m.step_events[0], m.stream));
   if (bucket > 0) {
@@ -904,7 +912,7 @@ void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBat
     m.sample(num_rows);
   }
   // Only token ids and the logprobs asked for come back.
-  const size_t S = static_cast<size_t>(m.max_seqs), k = static_cast<size_t>(sampling::kMaxLogprobs);
+  const size_t S = static_cast<size_t>(m.max_rows), k = static_cast<size_t>(sampling::kMaxLogprobs);
   const size_t rows = static_cast<size_t>(num_rows);
   IOL_CUDA_CHECK(cudaMemcpyAsync(m.out_host.data(), m.out_device.data(), rows * 4, cudaMemcpyDeviceToHost, m.stream));
   IOL_CUDA_CHECK(cudaMemcpyAsync(m.out_host.as<char>() + S * 4, m.out_device.as<char>() + S * 4, rows * 4,
@@ -928,6 +936,20 @@ void CudaBackend::execute(const ForwardBatch& batch, const sampling::SamplingBat
     const auto* top_logprobs = reinterpret_cast<const float*>(top_ids + S * k);
     std::copy_n(top_ids, rows * k, out.top_ids.begin());
     std::copy_n(top_logprobs, rows * k, out.top_logprobs.begin());
+  }
+  if (sampling.has_proposals()) {
+    // Every row holds its plain draw (the device sampler uses the rows' own random keys, as the
+    // host does); the run walk decides acceptance. Only a draft-model proposal under sampling
+    // needs its row's logits, fetched here (docs/speculative.md: the verifier on cuda).
+    spec::verify_sampled_runs(sampling, m.vocab,
+                              [&](int32_t logits_row) {
+                                m.verify_logits.resize(static_cast<size_t>(m.vocab));
+                                IOL_CUDA_CHECK(cudaMemcpy(m.verify_logits.data(),
+                                                          m.logits.as<const float>() + static_cast<int64_t>(logits_row) * m.vocab,
+                                                          m.verify_logits.size() * sizeof(float), cudaMemcpyDeviceToHost));
+                                return std::span<const float>(m.verify_logits);
+                              },
+                              out);
   }
 }
 

@@ -23,6 +23,11 @@ struct CudaBackendOptions {
   int64_t max_num_batched_tokens = 2048;
   int64_t max_model_len = 0;          // 0 = the config's max_position_embeddings
   int64_t max_logits_rows = 0;       // rows compute_logits may ask for; 0 = max_num_seqs (engine steps)
+  // Speculative decoding: a verified run is k + 1 sampling and logits rows of one sequence, and
+  // runs happen in steps of at most speculative_max_batch sequences (0 = max_num_seqs); both
+  // size the per-step row buffers (the sampler's workspace is ~1 MiB per row at 128k tokens).
+  int64_t max_speculative_tokens = 0;
+  int64_t speculative_max_batch = 0;
   bool cuda_graphs = true;
   // Steps of at most kernels::kMaxGemvRows tokens run their linear layers through kernels::gemv
   // (norm, SwiGLU and residual fused in) instead of cuBLASLt + separate kernels.
@@ -52,6 +57,9 @@ class CudaBackend final : public Backend {
   void copy_blocks(std::span<const std::pair<int32_t, int32_t>> copies) override;
   std::optional<HardwareCeilings> measure_ceilings() override;
   std::optional<DeviceTimeline> device_timeline() const override;
+  // Proposals are verified after the device sampler's plain draws (spec::verify_sampled_runs);
+  // draft-model proposals under sampling fetch their rows' logits.
+  bool supports_speculative_decoding() const override { return true; }
 
   double load_seconds() const;
   // "bf16", "fp8 W8A8 (cuBLASLt scale vectors)", ...: what the linear layers run as.
