@@ -117,11 +117,13 @@ for step in "$@"; do
       for c in 1 16; do
         "$IOL" bench "${common[@]}" --num-requests $((8 * c)) --warmup-requests $c --concurrency $c \
           --out "$results/spec-draft-forced.jsonl" --tag "spec-c$c-plain" 2>&1 | tail -1
-        for rate in ${SPEC_RATES:-0 0.5 0.75 0.9 1}; do
-          [[ $c == 16 && $rate != 0.75 && $rate != 1 ]] && continue
-          "$IOL" bench "${common[@]}" --num-requests $((8 * c)) --warmup-requests $c --concurrency $c \
-            --speculative-model llama-3.2-1b --num-speculative-tokens $k --speculative-forced-acceptance $rate \
-            --out "$results/spec-draft-forced.jsonl" --tag "spec-c$c-draft-k$k-forced$rate" 2>&1 | tail -1
+        for kk in ${SPEC_KS:-3 $k}; do
+          for rate in ${SPEC_RATES:-0 0.5 0.75 0.9 1}; do
+            [[ $c == 16 && ( $kk != $k || ( $rate != 0.75 && $rate != 1 ) ) ]] && continue
+            "$IOL" bench "${common[@]}" --num-requests $((8 * c)) --warmup-requests $c --concurrency $c \
+              --speculative-model llama-3.2-1b --num-speculative-tokens $kk --speculative-forced-acceptance $rate \
+              --out "$results/spec-draft-forced.jsonl" --tag "spec-c$c-draft-k$kk-forced$rate" 2>&1 | tail -1
+          done
         done
       done
       ref=tests/fixtures/reference_models

@@ -105,12 +105,27 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
     block_tables.resize(block_tables.size() + max_blocks - state.block_table.size(), -1);
     logits_indices.push_back(static_cast<int32_t>(token_ids.size()) - 1);
   };
-  const auto forward = [&](size_t rows) {
-    const backend::ForwardBatch batch{token_ids, positions, slot_mapping, query_start_loc, context_lens,
-                                      block_tables, static_cast<int32_t>(max_blocks), logits_indices};
-    logits.resize(rows * static_cast<size_t>(vocab_));
-    draft_->compute_logits(batch, logits);
+  const auto forward_batch = [&] {
+    return backend::ForwardBatch{token_ids, positions, slot_mapping, query_start_loc, context_lens,
+                                 block_tables, static_cast<int32_t>(max_blocks), logits_indices};
   };
+  const auto forward = [&](size_t rows) {
+    logits.resize(rows * static_cast<size_t>(vocab_));
+    draft_->compute_logits(forward_batch(), logits);
+  };
+  // Greedy requests propose the draft's argmax: q is one-hot, so none is handed to the verifier
+  // when every request is greedy. Without penalties or min_tokens masks the argmax is drawn by the
+  // draft backend itself (execute: on cuda the device sampler, a CUDA graph for one-token rounds,
+  // and no logits cross to the host); otherwise the rows' logits come back for the pipeline below.
+  const bool all_greedy = std::all_of(active.begin(), active.end(), [](const Active& a) { return a.request->params->greedy(); });
+  const bool greedy_on_backend = all_greedy && std::all_of(active.begin(), active.end(), [](const Active& a) {
+    const sampling::SamplingParams& p = *a.request->params;
+    const auto outputs = static_cast<int64_t>(a.request->token_ids.size()) - a.request->num_prompt_tokens;
+    return p.repetition_penalty == 1.0f && p.presence_penalty == 0.0f && p.frequency_penalty == 0.0f &&
+           (outputs >= p.min_tokens || a.request->stop_token_ids.empty());
+  });
+  std::vector<sampling::SamplingRow> greedy_rows;
+  sampling::SampledBatch drawn;
 
   // Catch-up under a token budget per forward (a backend that reserves activations for a fixed
   // step size): every token the draft has not seen but each sequence's last goes through forwards
@@ -121,10 +136,13 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
       max_blocks = 0;
       for (const Active& a : active) max_blocks = std::max(max_blocks, a.state->block_table.size());
       int64_t budget = max_tokens_per_forward_;
+      // Round 0 may feed two tokens per sequence (the last proposal of a fully accepted run and
+      // the bonus token) when its step fits them; one otherwise.
+      const int64_t round0_tokens = 2 * static_cast<int64_t>(active.size()) <= max_tokens_per_forward_ ? 2 : 1;
       for (Active& a : active) {
         State& state = *a.state;
         const auto seen = static_cast<int64_t>(state.cached_tokens.size());
-        const int64_t pending = static_cast<int64_t>(a.request->token_ids.size()) - 1 - seen;
+        const int64_t pending = static_cast<int64_t>(a.request->token_ids.size()) - round0_tokens - seen;
         if (a.wanted == 0 || pending <= 0 || budget == 0) continue;
         const int64_t take = std::min(pending, budget);
         budget -= take;
@@ -160,6 +178,17 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
         append(state, static_cast<int64_t>(state.cached_tokens.size()) - 1);
       }
     }
+    if (greedy_on_backend) {
+      greedy_rows.assign(stepping.size(), sampling::SamplingRow{});
+      for (size_t r = 0; r < stepping.size(); ++r) greedy_rows[r].logits_row = static_cast<int32_t>(r);
+      draft_->execute(forward_batch(), sampling::SamplingBatch{greedy_rows, {}}, drawn);
+      for (size_t r = 0; r < stepping.size(); ++r) {
+        Active& a = *stepping[r];
+        if (drawn.tokens[r] < 0) a.wanted = round;  // non-finite draft logits: no more proposals
+        else a.proposals.push_back(drawn.tokens[r]);
+      }
+      continue;
+    }
     forward(stepping.size());
 
     for (size_t r = 0; r < stepping.size(); ++r) {
@@ -174,9 +203,13 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
       // q: the draft's logits through the request's own sampling pipeline (sampling/sampler.hpp).
       sampling::apply_penalties(row, params, prompt, output);
       if (static_cast<int64_t>(output.size()) < params.min_tokens) sampling::mask_tokens(row, request.stop_token_ids);
+      int32_t token = -1;
+      if (all_greedy) {
+        a.proposals.push_back(sampling::argmax(row));
+        continue;
+      }
       const size_t q_begin = a.q.size();
       a.q.resize(q_begin + static_cast<size_t>(vocab_), 0.0f);
-      int32_t token = -1;
       if (params.greedy() || !std::all_of(row.begin(), row.end(), [](float x) { return !std::isnan(x); })) {
         token = sampling::argmax(row);
         a.q[q_begin + static_cast<size_t>(token)] = 1.0f;
