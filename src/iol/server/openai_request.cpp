@@ -11,24 +11,24 @@ namespace iol::server {
 
 namespace {
 
-using Json = nlohmann::ordered_json;
+using RequestJson = nlohmann::ordered_json;
 
 [[noreturn]] void bad(const std::string& param, const std::string& message) { throw ApiError(400, message, param); }
 
 // The field, or null when absent or JSON null (OpenAI treats null as "not given").
-const Json* field(const Json& body, const char* name) {
+const RequestJson* field(const RequestJson& body, const char* name) {
   auto it = body.find(name);
   return it == body.end() || it->is_null() ? nullptr : &*it;
 }
 
-std::string type_name(const Json& value) {
+std::string type_name(const RequestJson& value) {
   if (value.is_number_integer()) return "integer";
   if (value.is_number_float()) return "number";
   return value.type_name();
 }
 
-std::optional<double> number(const Json& body, const char* name, double low, double high, bool low_open = false) {
-  const Json* v = field(body, name);
+std::optional<double> number(const RequestJson& body, const char* name, double low, double high, bool low_open = false) {
+  const RequestJson* v = field(body, name);
   if (!v) return std::nullopt;
   if (!v->is_number()) bad(name, fmt::format("'{}' must be a number, got {}", name, type_name(*v)));
   const double x = v->get<double>();
@@ -37,8 +37,8 @@ std::optional<double> number(const Json& body, const char* name, double low, dou
   return x;
 }
 
-std::optional<int64_t> integer(const Json& body, const char* name, int64_t low, int64_t high) {
-  const Json* v = field(body, name);
+std::optional<int64_t> integer(const RequestJson& body, const char* name, int64_t low, int64_t high) {
+  const RequestJson* v = field(body, name);
   if (!v) return std::nullopt;
   int64_t x = 0;
   if (v->is_number_integer()) {
@@ -53,14 +53,14 @@ std::optional<int64_t> integer(const Json& body, const char* name, int64_t low, 
   return x;
 }
 
-std::optional<bool> boolean(const Json& body, const char* name) {
-  const Json* v = field(body, name);
+std::optional<bool> boolean(const RequestJson& body, const char* name) {
+  const RequestJson* v = field(body, name);
   if (!v) return std::nullopt;
   if (!v->is_boolean()) bad(name, fmt::format("'{}' must be a boolean, got {}", name, type_name(*v)));
   return v->get<bool>();
 }
 
-std::vector<int32_t> token_ids(const Json& list, const char* name) {
+std::vector<int32_t> token_ids(const RequestJson& list, const char* name) {
   std::vector<int32_t> ids;
   for (const auto& item : list) {
     if (!item.is_number_integer() || item.get<int64_t>() < 0 || item.get<int64_t>() > INT32_MAX)
@@ -70,8 +70,8 @@ std::vector<int32_t> token_ids(const Json& list, const char* name) {
   return ids;
 }
 
-std::vector<PromptInput> parse_prompt(const Json& body) {
-  const Json* p = field(body, "prompt");
+std::vector<PromptInput> parse_prompt(const RequestJson& body) {
+  const RequestJson* p = field(body, "prompt");
   if (!p) bad("prompt", "'prompt' is required");
   auto text = [](std::string s) { PromptInput in; in.text = std::move(s); return in; };
   auto ids = [](std::vector<int32_t> v, const char* name) {
@@ -95,7 +95,7 @@ std::vector<PromptInput> parse_prompt(const Json& body) {
 }
 
 // Content as a string: OpenAI's list of parts is joined when every part is text.
-Json flatten_content(const Json& content) {
+RequestJson flatten_content(const RequestJson& content) {
   if (content.is_null() || content.is_string()) return content;
   if (!content.is_array()) bad("messages", "a message's 'content' must be a string, null or a list of text parts");
   std::string text;
@@ -107,27 +107,27 @@ Json flatten_content(const Json& content) {
   return text;
 }
 
-void parse_chat(const Json& body, GenerationRequest& r) {
-  const Json* messages = field(body, "messages");
+void parse_chat(const RequestJson& body, GenerationRequest& r) {
+  const RequestJson* messages = field(body, "messages");
   if (!messages) bad("messages", "'messages' is required");
   if (!messages->is_array() || messages->empty()) bad("messages", "'messages' must be a non-empty list of messages");
-  r.chat.messages = Json::array();
+  r.chat.messages = RequestJson::array();
   for (const auto& m : *messages) {
     if (!m.is_object() || !m.contains("role") || !m["role"].is_string())
       bad("messages", "each message must be an object with a string 'role'");
-    Json message = m;
+    RequestJson message = m;
     if (m.contains("content")) message["content"] = flatten_content(m["content"]);
     r.chat.messages.push_back(std::move(message));
   }
-  if (const Json* tools = field(body, "tools")) {
+  if (const RequestJson* tools = field(body, "tools")) {
     if (!tools->is_array()) bad("tools", "'tools' must be a list of tool definitions");
     for (const auto& tool : *tools)
       if (!tool.is_object()) bad("tools", "each tool must be an object ({\"type\": \"function\", \"function\": {...}})");
-    const Json* choice = field(body, "tool_choice");
+    const RequestJson* choice = field(body, "tool_choice");
     // tool_choice "none": the model must not call tools, so the template does not offer them.
     if (!(choice && choice->is_string() && choice->get<std::string>() == "none")) r.chat.tools = *tools;
   }
-  if (const Json* kwargs = field(body, "chat_template_kwargs")) {
+  if (const RequestJson* kwargs = field(body, "chat_template_kwargs")) {
     if (!kwargs->is_object()) bad("chat_template_kwargs", "'chat_template_kwargs' must be an object");
     r.chat.template_kwargs = *kwargs;
   }
@@ -139,10 +139,10 @@ void parse_chat(const Json& body, GenerationRequest& r) {
 
 }  // namespace
 
-Json parse_json_body(std::string_view body) {
-  Json j;
+RequestJson parse_json_body(std::string_view body) {
+  RequestJson j;
   try {
-    j = Json::parse(body.begin(), body.end());
+    j = RequestJson::parse(body.begin(), body.end());
   } catch (const nlohmann::json::exception& e) {
     throw ApiError(400, fmt::format("the request body is not valid JSON: {}", e.what()));
   }
@@ -150,10 +150,10 @@ Json parse_json_body(std::string_view body) {
   return j;
 }
 
-GenerationRequest parse_generation_request(const Json& body, Endpoint endpoint) {
+GenerationRequest parse_generation_request(const RequestJson& body, Endpoint endpoint) {
   GenerationRequest r;
   r.endpoint = endpoint;
-  if (const Json* model = field(body, "model")) {
+  if (const RequestJson* model = field(body, "model")) {
     if (!model->is_string()) bad("model", "'model' must be a string");
     r.model = model->get<std::string>();
   }
@@ -176,7 +176,7 @@ GenerationRequest parse_generation_request(const Json& body, Endpoint endpoint) 
   if (r.max_tokens && p.min_tokens > *r.max_tokens)
     bad("min_tokens", fmt::format("'min_tokens' ({}) must not exceed '{}' ({})", p.min_tokens, max_name, *r.max_tokens));
   if (auto v = boolean(body, "ignore_eos")) p.ignore_eos = *v;
-  if (const Json* stop = field(body, "stop")) {
+  if (const RequestJson* stop = field(body, "stop")) {
     if (stop->is_string()) {
       p.stop.push_back(stop->get<std::string>());
     } else if (stop->is_array()) {
@@ -191,7 +191,7 @@ GenerationRequest parse_generation_request(const Json& body, Endpoint endpoint) 
     for (const auto& s : p.stop)
       if (s.empty()) bad("stop", "stop strings must not be empty");
   }
-  if (const Json* ids = field(body, "stop_token_ids")) {
+  if (const RequestJson* ids = field(body, "stop_token_ids")) {
     if (!ids->is_array()) bad("stop_token_ids", "'stop_token_ids' must be a list of token ids");
     p.stop_token_ids = token_ids(*ids, "stop_token_ids");
   }
@@ -201,7 +201,7 @@ GenerationRequest parse_generation_request(const Json& body, Endpoint endpoint) 
       p.logprobs = static_cast<int32_t>(*v);
     }
     if (boolean(body, "echo").value_or(false)) bad("echo", "'echo' is not supported");
-    if (const Json* suffix = field(body, "suffix"); suffix && !(suffix->is_string() && suffix->get<std::string>().empty()))
+    if (const RequestJson* suffix = field(body, "suffix"); suffix && !(suffix->is_string() && suffix->get<std::string>().empty()))
       bad("suffix", "'suffix' is not supported");
     if (auto best_of = integer(body, "best_of", 1, 128); best_of && *best_of != p.n)
       bad("best_of", "'best_of' other than n is not supported");
@@ -212,11 +212,11 @@ GenerationRequest parse_generation_request(const Json& body, Endpoint endpoint) 
       p.logprobs = static_cast<int32_t>(*v);
     }
   }
-  if (const Json* bias = field(body, "logit_bias"); bias && !(bias->is_object() && bias->empty()))
+  if (const RequestJson* bias = field(body, "logit_bias"); bias && !(bias->is_object() && bias->empty()))
     bad("logit_bias", "'logit_bias' is not supported");
   r.return_token_ids = boolean(body, "return_token_ids").value_or(false);
   r.stream = boolean(body, "stream").value_or(false);
-  if (const Json* options = field(body, "stream_options")) {
+  if (const RequestJson* options = field(body, "stream_options")) {
     if (!options->is_object()) bad("stream_options", "'stream_options' must be an object");
     if (!r.stream) bad("stream_options", "'stream_options' is only allowed when 'stream' is true");
     r.include_usage = boolean(*options, "include_usage").value_or(false);
