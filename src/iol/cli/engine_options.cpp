@@ -58,7 +58,7 @@ void EngineOptions::add_to(CLI::App& command) {
                      "Speculative decoding: none | ngram (prompt lookup) | draft (needs --speculative-model)")
       ->capture_default_str();
   command.add_option("--speculative-model", speculative_model,
-                     "Draft model for speculative decoding: HF directory or preset, same tokenizer (cpu backend)");
+                     "Draft model for speculative decoding: HF directory or preset, same tokenizer (its own backend and KV pool)");
   command.add_option("--num-speculative-tokens", num_speculative_tokens,
                      fmt::format("Tokens proposed and verified per sequence and step (0: {} with a method)",
                                  kDefaultNumSpeculativeTokens))
