@@ -1,7 +1,7 @@
 """A minimal JSON Schema (2020-12) validator: the keywords bench/schema/results.schema.json uses.
 
 Same semantics as iol's C++ validator (src/iol/bench/json_schema.cpp): type (a name or a list;
-"integer" is a JSON integer, booleans are not numbers), enum, const, minimum, required,
+"integer" is a JSON integer, booleans are not numbers), enum, const, minimum, maximum, required,
 properties, additionalProperties: false, items, and local "$ref": "#/...". A keyword outside
 that set raises SchemaError instead of being ignored, so a schema change cannot pass silently.
 No jsonschema package needed (CI has only the standard library).
@@ -9,7 +9,7 @@ No jsonschema package needed (CI has only the standard library).
 import json
 
 ANNOTATIONS = {"$schema", "$id", "$defs", "title", "description", "$comment", "default", "examples"}
-SUPPORTED = {"$ref", "type", "enum", "const", "minimum", "required", "properties", "additionalProperties", "items"}
+SUPPORTED = {"$ref", "type", "enum", "const", "minimum", "maximum", "required", "properties", "additionalProperties", "items"}
 TYPES = ("null", "boolean", "integer", "number", "string", "array", "object")
 
 
@@ -73,6 +73,8 @@ def _check(root, schema, value, pointer, errors):
         errors.append(f"{where}: expected {json.dumps(schema['const'])}, got {json.dumps(value)}")
     if "minimum" in schema and has_type(value, "number") and value < schema["minimum"]:
         errors.append(f"{where}: {value} is below the minimum {schema['minimum']}")
+    if "maximum" in schema and has_type(value, "number") and value > schema["maximum"]:
+        errors.append(f"{where}: {value} is above the maximum {schema['maximum']}")
     if isinstance(value, dict):
         for key in schema.get("required", []):
             if key not in value:

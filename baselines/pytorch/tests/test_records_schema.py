@@ -145,6 +145,12 @@ class BrokenRecordsAreRejected(unittest.TestCase):
         with self.assertRaises(schema_check.SchemaError):
             schema_check.validate({"$ref": "http://example.com/s.json"}, 1)
 
+    def test_minimum_and_maximum(self):
+        schema = {"type": "number", "minimum": 0, "maximum": 1}
+        self.assertEqual(schema_check.validate(schema, 0.5), [])
+        self.assertEqual(len(schema_check.validate(schema, 1.5)), 1)
+        self.assertEqual(len(schema_check.validate(schema, -0.5)), 1)
+
     def test_items_and_type_lists(self):
         schema = {"type": "array", "items": {"type": ["integer", "null"]}}
         self.assertEqual(schema_check.validate(schema, [1, None]), [])

@@ -45,6 +45,9 @@ std::string check(const json& root, const json& schema, const json& value, const
   if (auto minimum = schema.find("minimum"); minimum != schema.end() && value.is_number() &&
                                              value.get<double>() < minimum->get<double>())
     return fmt::format("{}: {} is below the minimum {}", where, value.dump(), minimum->dump());
+  if (auto maximum = schema.find("maximum"); maximum != schema.end() && value.is_number() &&
+                                             value.get<double>() > maximum->get<double>())
+    return fmt::format("{}: {} is above the maximum {}", where, value.dump(), maximum->dump());
   if (value.is_object()) {
     if (auto required = schema.find("required"); required != schema.end())
       for (const auto& key : *required)

@@ -128,8 +128,8 @@ void DraftModelProposer::propose(std::span<const ProposalRequest> requests, Prop
   sampling::SampledBatch drawn;
 
   // Catch-up under a token budget per forward (a backend that reserves activations for a fixed
-  // step size): every token the draft has not seen but each sequence's last goes through forwards
-  // of at most max_tokens_per_forward_ tokens, a long prompt in pieces; round 0 then feeds one token.
+  // step size): the tokens the draft has not seen, but each sequence's last one or two, go through
+  // forwards of at most max_tokens_per_forward_ tokens, a long prompt in pieces; round 0 feeds the rest.
   if (max_tokens_per_forward_ > 0) {
     for (;;) {
       start_batch();
