@@ -65,6 +65,7 @@ struct CudaBackend::Impl {
   // per sequence (CudaBackendOptions::max_speculative_tokens).
   int64_t max_rows = 0;
   int64_t max_logits_rows = 0;   // logits rows per step at most (>= max_rows)
+  int gemv_max_rows = 1;         // steps of at most this many tokens run the decode GEMV
   std::vector<float> verify_logits;  // host copy of one logits row for the speculative verifier
   int64_t max_blocks_per_seq = 0;
   int64_t max_sampling_tokens = 0;
@@ -155,6 +156,9 @@ struct CudaBackend::Impl {
     max_rows = std::max(max_seqs, speculating_seqs * (1 + options.max_speculative_tokens));
     max_logits_rows = std::max(max_rows, std::min(options.max_logits_rows, max_tokens));
     max_blocks_per_seq = (options.max_model_len + options.block_size - 1) / options.block_size;
+    gemv_max_rows = options.gemv_max_rows > 0 ? std::min(options.gemv_max_rows, kernels::kMaxGemvRows)
+                    : options.quantization == quant::QuantScheme::None ? 1
+                                                                       : kernels::kMaxGemvRows;
     // Penalty rows upload their prompt and output ids; masked ids are few.
     max_sampling_tokens = max_seqs * (options.max_model_len + 64);
     gemm = std::make_unique<CublasLtGemm>();
@@ -699,7 +703,7 @@ struct CudaBackend::Impl {
     gemm->linear(x, weight_scratch.as<bf16>(), lin.bias, y, m, n, k, out_fp32, stream);
   }
 
-  // The forward of a step of at most kMaxGemvRows tokens: each linear layer is one kernels::gemv
+  // The forward of a step of at most gemv_max_rows tokens: each linear layer is one kernels::gemv
   // that streams its weights once, with the RMSNorm in front, SwiGLU and the residual add fused
   // in, so a layer is 4 GEMVs + RoPE/KV write + attention. The residual stream x is updated in
   // place by the O and down projections (the same roundings as add_rms_norm's add).
@@ -732,7 +736,7 @@ struct CudaBackend::Impl {
   // The forward of `shape` (num_tokens rows, num_decode decode sequences first in decode_seqs,
   // num_prefill in prefill_seqs), leaving fp32 logits of num_logits_rows rows in `logits`.
   void forward(const StepShape& shape) {
-    if (options.decode_gemv && shape.num_tokens <= kernels::kMaxGemvRows) return forward_gemv(shape);
+    if (options.decode_gemv && shape.num_tokens <= gemv_max_rows) return forward_gemv(shape);
     const int T = shape.num_tokens, H = static_cast<int>(hidden);
     const float eps = static_cast<float>(config.rms_norm_eps);
     bf16 *x = residual.as<bf16>(), *n = normed.as<bf16>(), *y = proj.as<bf16>();
@@ -801,7 +805,7 @@ struct CudaBackend::Impl {
     }
     // The decode GEMV's per-shape launch configuration too (one eager run of each bucket's shapes).
     for (int b : buckets)
-      if (options.decode_gemv && b <= kernels::kMaxGemvRows) warm_gemv(b);
+      if (options.decode_gemv && b <= gemv_max_rows) warm_gemv(b);
     IOL_CUDA_CHECK(cudaStreamSynchronize(stream));
     for (int b : buckets) graphs[b] = capture(b);
   }

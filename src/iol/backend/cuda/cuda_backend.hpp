@@ -29,9 +29,12 @@ struct CudaBackendOptions {
   int64_t max_speculative_tokens = 0;
   int64_t speculative_max_batch = 0;
   bool cuda_graphs = true;
-  // Steps of at most kernels::kMaxGemvRows tokens run their linear layers through kernels::gemv
-  // (norm, SwiGLU and residual fused in) instead of cuBLASLt + separate kernels.
+  // Steps of at most gemv_max_rows tokens run their linear layers through kernels::gemv (norm,
+  // SwiGLU and residual fused in) instead of cuBLASLt + separate kernels. 0 = the measured
+  // crossover: 1 row in bf16 (on the H200 the GEMV beats cuBLASLt at 1 row by ~2% and loses at 2
+  // and 4 rows by 9% and 24%; docs/performance.md), kernels::kMaxGemvRows for 8-bit weights.
   bool decode_gemv = true;
+  int gemv_max_rows = 0;
   // 8-bit weights of the decoder layers' linear layers, quantized per output channel at load time
   // (docs/quantization.md); embeddings, norms and the LM head stay bf16.
   quant::QuantScheme quantization = quant::QuantScheme::None;
