@@ -54,14 +54,7 @@ class CudaBackendParity : public ::testing::TestWithParam<std::string> {
     c.max_model_len = 512;
     return c;
   }
-  static sampling::SamplingParams greedy(int32_t max_tokens) {
-    sampling::SamplingParams p;
-    p.temperature = 0.0f;
-    p.max_tokens = max_tokens;
-    p.ignore_eos = true;
-    p.logprobs = 2;  // the reference's top-2 gap decides where tokens must agree
-    return p;
-  }
+  static sampling::SamplingParams greedy(int32_t max_tokens) { return testing::greedy_with_top2(max_tokens); }
   // Scale of the logits (for the absolute tolerance of greedy comparisons).
   double logit_scale() {
     backend::cpu::CpuBackend cpu(config, weights, 64, 16);

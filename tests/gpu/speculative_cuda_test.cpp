@@ -39,16 +39,7 @@ class SpeculativeCuda : public ::testing::Test {
   static void SetUpTestSuite() {
     target_ = new model::LoadedModel(testing::load_reference_model("target"));
     draft_ = new model::LoadedModel(testing::load_reference_model("draft"));
-    std::ifstream in(testing::kReferenceModelsDir + "/heldout-sample.txt", std::ios::binary);
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    // 6 windows of held-out text, 40 to 90 bytes, the odd ones repeated (n-gram matches).
-    for (size_t i = 0; i < 6; ++i) {
-      std::vector<int32_t> ids = {testing::kReferenceBos};
-      const std::string window = text.substr(1000 + i * 7919, 40 + i * 10);
-      for (int rep = 0; rep < (i % 2 ? 2 : 1); ++rep)
-        for (unsigned char c : window) ids.push_back(c);
-      prompts_->push_back(ids);
-    }
+    *prompts_ = testing::reference_speculative_prompts();
   }
   static void TearDownTestSuite() {
     delete target_;
@@ -76,14 +67,7 @@ class SpeculativeCuda : public ::testing::Test {
     c.speculative.num_speculative_tokens = k;
     return c;
   }
-  static sampling::SamplingParams greedy(int32_t max_tokens) {
-    sampling::SamplingParams p;
-    p.temperature = 0.0f;
-    p.max_tokens = max_tokens;
-    p.ignore_eos = true;
-    p.logprobs = 2;  // the reference's top-2 gap decides where tokens must agree
-    return p;
-  }
+  static sampling::SamplingParams greedy(int32_t max_tokens) { return testing::greedy_with_top2(max_tokens); }
 
   // Greedy outputs on CUDA with `method` and k, on a pool of `num_blocks` blocks.
   static std::vector<engine::Completion> run_cuda(engine::SpeculativeMethod method, int64_t k, int64_t num_blocks,

@@ -39,16 +39,7 @@ class SpeculativeReference : public ::testing::Test {
     target_ = new model::LoadedModel(load("target"));
     draft_ = new model::LoadedModel(load("draft"));
     tokenizer_ = tokenizer::Tokenizer::from_directory(kDir + "/target").release();
-    std::ifstream in(kDir + "/heldout-sample.txt", std::ios::binary);
-    const std::string text{std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()};
-    // Prompts: 6 windows of the held-out text, 40 to 90 bytes, some repeating themselves.
-    for (size_t i = 0; i < 6; ++i) {
-      std::vector<int32_t> ids = {kBos};
-      const std::string window = text.substr(1000 + i * 7919, 40 + i * 10);
-      for (int rep = 0; rep < (i % 2 ? 2 : 1); ++rep)
-        for (unsigned char c : window) ids.push_back(c);
-      prompts_->push_back(ids);
-    }
+    *prompts_ = testing::reference_speculative_prompts();
   }
   static void TearDownTestSuite() {
     delete target_;

@@ -8,8 +8,20 @@
 
 #include "iol/backend/backend.hpp"
 #include "iol/core/rng.hpp"
+#include "iol/sampling/sampling_params.hpp"
 
 namespace iol::testing {
+
+// Greedy, EOS ignored, with the top-2 logprobs a near-tie tolerance reads (a reference's top-2
+// gap decides where tokens computed in bf16 must agree with it).
+inline sampling::SamplingParams greedy_with_top2(int32_t max_tokens) {
+  sampling::SamplingParams p;
+  p.temperature = 0.0f;
+  p.max_tokens = max_tokens;
+  p.ignore_eos = true;
+  p.logprobs = 2;
+  return p;
+}
 
 inline std::vector<std::vector<int32_t>> random_prompts(const std::vector<int>& lengths, uint64_t seed, int64_t vocab) {
   Rng rng(seed);
