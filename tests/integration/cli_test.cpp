@@ -434,8 +434,15 @@ TEST(CliHardening, ModelCreateRefusesToOverwriteAndReplacesAtomically) {
                         "--out " + out + ": exists and is not empty; pass --force", "existing model");
   std::ofstream(dir.str("file")) << "x";
   expect_one_line_error(run("model create --preset tiny --out " + dir.str("file")), 2, "exists and is not a directory", "file");
-  // A process reading the model (mapped) while it is replaced keeps running on the old files.
-  const std::string reader = std::string(IOL_BINARY) + " bench --model " + out + " --quiet --num-requests 150 "
+  // A process reading the model (mapped) while it is replaced keeps running on the old files. It
+  // must outlast the 1 s before the replacement: 150 requests take ~10 s in a release build, and
+  // under ASan (~25x slower) 20 do.
+#if defined(__SANITIZE_ADDRESS__)
+  const std::string reader_requests = "20";
+#else
+  const std::string reader_requests = "150";
+#endif
+  const std::string reader = std::string(IOL_BINARY) + " bench --model " + out + " --quiet --num-requests " + reader_requests + " "
                              "--input-len 32 --output-len 32 --out " + dir.str("r.jsonl");
   const std::string script = reader + " & pid=$!; sleep 1; " + std::string(IOL_BINARY) + " model create --preset tiny --seed 2 --force --out " +
                              out + " || exit 90; wait $pid";
