@@ -119,13 +119,17 @@ std::unique_ptr<spec::Proposer> EngineOptions::make_proposer(const model::ModelC
     // Its pool holds every sequence at its full length when that is at most 4 GiB (beyond, the
     // proposer frees the states of sequences it is not proposing for); --kv-cache-memory, which
     // sizes the target's pool, is not the draft's.
-    const int64_t bytes_per_token = 2 * draft.num_hidden_layers * draft.kv_size() * 2;
+    const int64_t bytes_per_token = 2 * draft.num_hidden_layers * draft.kv_size() * 2;  // K and V, bf16
     options.kv_cache_memory = std::min<int64_t>(int64_t{4} << 30, bytes_per_token * options.max_num_seqs * max_len);
     max_tokens_per_forward = options.max_num_batched_tokens;
   }
   draft_backend_ = backend::create_backend(options, source, draft).backend;
   draft_max_tokens_per_forward_ = max_tokens_per_forward;
   return std::make_unique<spec::DraftModelProposer>(draft_backend_, target.vocab_size, max_tokens_per_forward);
+}
+
+int64_t EngineOptions::resolved_num_speculative_tokens() const {
+  return num_speculative_tokens > 0 ? num_speculative_tokens : kDefaultNumSpeculativeTokens;
 }
 
 int64_t EngineOptions::resolved_max_model_len(const model::ModelConfig& model) const {
@@ -176,7 +180,7 @@ backend::BackendOptions EngineOptions::to_backend_options(const model::ModelConf
   options.quantization = resolved_quantization();
   options.kv_cache_dtype = resolved_kv_cache_dtype();
   if (resolved_speculative_method() != engine::SpeculativeMethod::None) {
-    options.max_speculative_tokens = num_speculative_tokens > 0 ? num_speculative_tokens : kDefaultNumSpeculativeTokens;
+    options.max_speculative_tokens = resolved_num_speculative_tokens();
     options.speculative_max_batch = speculative_disable_by_batch_size;
   }
   return options;
@@ -208,8 +212,7 @@ engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, c
   config.enable_chunked_prefill = !no_chunked_prefill;
   config.speculative.method = resolved_speculative_method();
   if (config.speculative.method != engine::SpeculativeMethod::None)
-    config.speculative.num_speculative_tokens =
-        num_speculative_tokens > 0 ? num_speculative_tokens : kDefaultNumSpeculativeTokens;
+    config.speculative.num_speculative_tokens = resolved_num_speculative_tokens();
   config.speculative.disable_by_batch_size = speculative_disable_by_batch_size;
   config.speculative.forced_acceptance = speculative_forced_acceptance;
   config.speculative.prompt_lookup_min = prompt_lookup_min;

@@ -68,6 +68,8 @@ struct EngineOptions {
   // the target's backend: on cuda the target's memory budget then counts the draft as used.
   std::unique_ptr<spec::Proposer> make_proposer(const model::ModelConfig& target) const;
   engine::SpeculativeMethod resolved_speculative_method() const;
+  // k: --num-speculative-tokens, or kDefaultNumSpeculativeTokens when 0 (with a method).
+  int64_t resolved_num_speculative_tokens() const;
 
  private:
   mutable std::shared_ptr<backend::Backend> draft_backend_;
