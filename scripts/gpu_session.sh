@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [quant] [kv-fp8] [spec] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [decode-batches] [quant] [kv-fp8] [spec] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -59,6 +59,22 @@ for step in "$@"; do
         --arrival closed --concurrency 1 --max-num-batched-tokens 4096 --out "$results/ttft-2048.jsonl" --tag ttft-2048 2>&1 | tail -2
       for f in "$results"/*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
+    decode-batches)
+      # Small-batch decode with our GEMV and with cuBLASLt (--no-decode-gemv), one process each:
+      # the row crossover behind CudaBackendOptions::gemv_max_rows. DECODE_BATCHES (2 4 8).
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096)
+      for c in ${DECODE_BATCHES:-2 4 8}; do
+        for path in gemv cublas; do
+          extra=(); [[ $path == cublas ]] && extra=(--no-decode-gemv)
+          "$IOL" bench "${common[@]}" "${extra[@]}" --num-requests $((6 * c)) --warmup-requests $c --input-len 128 \
+            --output-len 128 --arrival closed --concurrency $c --out "$results/decode-batches.jsonl" \
+            --tag "decode-c$c-$path" 2>&1 | tail -1
+        done
+      done
+      cp "$results/decode-batches.jsonl" "$OUT/"
+      ;;
     quant)
       # Quantization (issue 12): batch-1 decode and offline 128/128 for bf16 and each scheme, in one
       # run so the ratios share the machine state; the first measures the ceilings.
@@ -114,7 +130,7 @@ for step in "$@"; do
       k=${SPEC_K:-4}
       common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --input-len 128
               --output-len 128 --arrival closed)
-      for c in 1 16; do
+      for c in ${SPEC_FORCED_BATCHES:-1 16}; do
         "$IOL" bench "${common[@]}" --num-requests $((8 * c)) --warmup-requests $c --concurrency $c \
           --out "$results/spec-draft-forced.jsonl" --tag "spec-c$c-plain" 2>&1 | tail -1
         for kk in ${SPEC_KS:-3 $k}; do
@@ -127,15 +143,25 @@ for step in "$@"; do
         done
       done
       ref=tests/fixtures/reference_models
-      for c in 1 16; do
-        for method in none ngram draft; do
-          extra=()
-          [[ $method == ngram ]] && extra=(--speculative-method ngram --num-speculative-tokens $k)
-          [[ $method == draft ]] && extra=(--speculative-model $ref/draft --num-speculative-tokens $k)
-          "$IOL" bench --backend cuda --model $ref/target --quiet --max-model-len 512 --prompts text --input-len 128 \
-            --output-len 128 --arrival closed --concurrency $c --num-requests $((8 * c)) --warmup-requests $c "${extra[@]}" \
-            --out "$results/spec-reference-pair.jsonl" --tag "spec-ref-c$c-$method" 2>&1 | tail -1
+      # The trained pair's real acceptance vs k and batch (SPEC_REF_BATCHES, SPEC_REF_KS), on
+      # text prompts and on copy prompts (held-out passages repeated: the n-gram proposer's case).
+      for prompts in text copy; do
+        data=(); [[ $prompts == copy ]] && data=(--dataset $ref/heldout-sample.txt)
+        for c in ${SPEC_REF_BATCHES:-1 4 16 64}; do
+          for method in none ngram draft; do
+            ks=${SPEC_REF_KS:-1 2 4 8}; [[ $method == none ]] && ks=0
+            for kk in $ks; do
+              extra=()
+              [[ $method == ngram ]] && extra=(--speculative-method ngram --num-speculative-tokens $kk)
+              [[ $method == draft ]] && extra=(--speculative-model $ref/draft --num-speculative-tokens $kk)
+              tag=spec-ref-$prompts-c$c-$method; [[ $method != none ]] && tag+=-k$kk
+              "$IOL" bench --backend cuda --model $ref/target --quiet --max-model-len 512 --prompts $prompts "${data[@]}" \
+                --input-len 256 --output-len 128 --arrival closed --concurrency $c --num-requests $((8 * c)) \
+                --warmup-requests $c "${extra[@]}" --out "$results/spec-reference-pair.jsonl" --tag "$tag" 2>&1 | tail -1
+            done
+          done
         done
+        [[ -n ${SPEC_SKIP_COPY:-} ]] && break
       done
       for f in "$results"/spec-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
       ;;
@@ -180,12 +206,16 @@ for step in "$@"; do
       # Per-kernel time and DRAM bytes of decode steps (eager, so each kernel is its own launch):
       # NCU_BATCH concurrent requests; the skip passes weight init, prefill and the first steps.
       b=${NCU_BATCH:-1}
-      ncu --clock-control none --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
+      # NCU_INPUT_LEN=2048 NCU_OUTPUT_LEN=1 NCU_SKIP=0 profiles a prefill: the filter leaves out the
+      # dummy-weight fill, so the first profiled launch is the prompt's embedding.
+      ncu --clock-control none --kernel-name 'regex:^(?!fill_dummy)' --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__grid_size,launch__block_size \
         "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --no-cuda-graphs \
         --num-requests $b --input-len ${NCU_INPUT_LEN:-128} --output-len ${NCU_OUTPUT_LEN:-64} --arrival closed --concurrency $b \
-        --max-num-seqs $(( b > 8 ? b : 8 )) --out /tmp/ncu-bench.jsonl > "$OUT/ncu_decode_b$b.csv" 2> "$OUT/ncu_decode_b$b.err"
-      echo "ncu decode batch $b: exit $?, $(wc -l < "$OUT/ncu_decode_b$b.csv") lines"; tail -3 "$OUT/ncu_decode_b$b.err"
+        --max-num-seqs $(( b > 8 ? b : 8 )) --max-num-batched-tokens ${NCU_BATCHED_TOKENS:-8192} --out /tmp/ncu-bench.jsonl \
+        > "$OUT/ncu_decode_b$b-in${NCU_INPUT_LEN:-128}.csv" 2> "$OUT/ncu_decode_b$b-in${NCU_INPUT_LEN:-128}.err"
+      echo "ncu batch $b input ${NCU_INPUT_LEN:-128}: exit $?, $(wc -l < "$OUT/ncu_decode_b$b-in${NCU_INPUT_LEN:-128}.csv") lines"
+      tail -3 "$OUT/ncu_decode_b$b-in${NCU_INPUT_LEN:-128}.err"
       ;;
     *) echo "unknown step $step" >&2; exit 2 ;;
   esac

@@ -370,7 +370,7 @@ TEST(BenchHardening, ScenarioValuesAreValidatedNotClampedOrIgnored) {
       {"arrival: closed\nconcurrency: 2\nrequest_rate: 4", "request_rate applies only to arrival poisson"},
       {"arrival: closed\nconcurrency: 2\nburstiness: 2", "'burstiness' applies only to arrival poisson"},
       {"arrival: poisson\nrequest_rate: 0.000000001", "request_rate must be in [0.001, 1e+06] requests/s"},
-      {"dataset: d.jsonl", "dataset applies only to prompts sharegpt or jsonl"},
+      {"dataset: d.jsonl", "dataset applies only to prompts sharegpt, jsonl or copy"},
       {"name: " + std::string(100, '[') + std::string(100, ']'), "nested deeper than 32 levels"},
   };
   for (const auto& [yaml, needle] : cases) {

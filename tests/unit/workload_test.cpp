@@ -8,6 +8,7 @@
 #include "../support/temp_dir.hpp"
 #include "iol/bench/workload.hpp"
 #include "iol/core/error.hpp"
+#include "iol/tokenizer/tokenizer.hpp"
 
 namespace iol::bench {
 namespace {
@@ -87,6 +88,31 @@ TEST(Workload, RequestsAreDeterministicAndWarmupComesFirst) {
   for (size_t i = 0; i < a.size(); ++i) EXPECT_EQ(a[i].prompt_ids, b[i].prompt_ids);
 }
 
+// Copy prompts: the last quarter repeats the passage's opening, from a text file or seeded words.
+TEST(Workload, CopyPromptsRepeatTheOpeningOfTheirPassage) {
+  const std::string dir = std::string(IOL_FIXTURES_DIR) + "/reference_models";
+  auto tok = tokenizer::Tokenizer::from_directory(dir + "/target");
+  const size_t specials = tok->encode("", true).size();
+  for (const std::string dataset : {std::string(), dir + "/heldout-sample.txt"}) {
+    SCOPED_TRACE(dataset.empty() ? "seeded words" : dataset);
+    WorkloadSpec spec;
+    spec.prompt_source = "copy";
+    spec.dataset = dataset;
+    spec.num_requests = 3;
+    spec.input_len = {LengthDistribution::Kind::Fixed, 200};
+    spec.validate("test");
+    auto requests = make_requests(spec, 258, tok.get());
+    ASSERT_EQ(requests.size(), 3u);
+    for (const auto& r : requests) {
+      ASSERT_EQ(r.prompt_ids.size(), 200u);
+      EXPECT_EQ(std::vector<int32_t>(r.prompt_ids.begin(), r.prompt_ids.begin() + specials), tok->encode("", true));
+      const size_t repeat = 50, body = 200 - repeat - specials;
+      for (size_t k = 0; k < repeat; ++k) ASSERT_EQ(r.prompt_ids[specials + body + k], r.prompt_ids[specials + k]) << k;
+    }
+    EXPECT_NE(requests[0].prompt_ids, requests[1].prompt_ids);  // seeded offsets differ
+  }
+}
+
 TEST(Workload, ScenarioFilesParseAndBadOnesSayWhere) {
   testing::TempDir dir;
   auto write = [&](const std::string& text) {
@@ -116,7 +142,7 @@ TEST(Workload, ScenarioFilesParseAndBadOnesSayWhere) {
   EXPECT_EQ(error("input_len: {dist: zipf}\n"), path + ": 'input_len.dist' must be fixed, uniform or normal (got 'zipf')");
   EXPECT_EQ(error("name: [unclosed\n"), path + ": malformed YAML at line 2, column 1: end of sequence flow not found");
   EXPECT_EQ(error("prompts: sharegpt\n"), path + ": prompts sharegpt needs 'dataset' (a file path)");
-  EXPECT_EQ(error("prompts: books\n"), path + ": prompts must be random, text, sharegpt or jsonl (got 'books')");
+  EXPECT_EQ(error("prompts: books\n"), path + ": prompts must be random, text, copy, sharegpt or jsonl (got 'books')");
   EXPECT_EQ(error("- 1\n"), path + ": a scenario must be a YAML map");
 }
 

@@ -152,6 +152,35 @@ std::vector<int32_t> text_prompt(int64_t length, Rng& rng, const tokenizer::Toke
   return ids;
 }
 
+// "copy": a passage, then its opening again, so a model that copies continues the passage — the
+// summarization-like workload prompt-lookup (n-gram) speculation is for. The passage is a window of
+// the dataset text at a seeded offset (any text file), or seeded words without one. The repeated
+// opening is a quarter of the prompt; the output length is the workload's.
+std::vector<int32_t> copy_prompt(int64_t length, Rng& rng, const tokenizer::Tokenizer& tok, const std::string& text) {
+  const std::vector<int32_t> specials = tok.encode("", /*add_special_tokens=*/true);
+  const int64_t repeat = std::max<int64_t>(1, length / 4);
+  const int64_t body = std::max<int64_t>(1, length - repeat - static_cast<int64_t>(specials.size()));
+  std::vector<int32_t> passage;
+  if (text.empty()) {
+    passage = text_prompt(body + 1, rng, tok);
+    passage.erase(passage.begin(), passage.begin() + static_cast<std::ptrdiff_t>(std::min(specials.size(), passage.size())));
+  } else {
+    // A window of about 8 bytes per wanted token (tokens are rarely longer), widened until it covers the body.
+    for (size_t window = static_cast<size_t>(body) * 8;; window *= 2) {
+      const size_t span = std::min(window, text.size());
+      const size_t start = text.size() > span ? rng.next_u64() % (text.size() - span + 1) : 0;
+      passage = tok.encode(text.substr(start, span), /*add_special_tokens=*/false);
+      if (static_cast<int64_t>(passage.size()) >= body || span == text.size()) break;
+    }
+    if (passage.empty()) fail("copy prompts: the dataset text encodes to no tokens");
+  }
+  passage.resize(static_cast<size_t>(std::min<int64_t>(body, static_cast<int64_t>(passage.size()))));
+  std::vector<int32_t> ids = specials;
+  ids.insert(ids.end(), passage.begin(), passage.end());
+  for (int64_t k = 0; static_cast<int64_t>(ids.size()) < length; ++k) ids.push_back(passage[static_cast<size_t>(k) % passage.size()]);
+  return ids;
+}
+
 struct DatasetEntry {
   std::string prompt;
   std::optional<int64_t> output_len;     // jsonl
@@ -208,6 +237,8 @@ std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_
     // A seeded shuffle, then entries in turn (cycling if the file is shorter than the run).
     for (size_t i = dataset.size(); i > 1; --i) std::swap(dataset[i - 1], dataset[rng.next_u64() % i]);
   }
+  std::string copy_text;
+  if (spec.prompt_source == "copy" && !spec.dataset.empty()) copy_text = read_text_file(spec.dataset);
   std::vector<BenchRequest> requests;
   for (int64_t i = 0; i < total; ++i) {
     BenchRequest r;
@@ -225,6 +256,8 @@ std::vector<BenchRequest> make_requests(const WorkloadSpec& spec, int64_t vocab_
       r.output_len = static_cast<int32_t>(spec.output_len.sample(rng));
       if (spec.prompt_source == "text") {
         r.prompt_ids = text_prompt(input, rng, *tok);
+      } else if (spec.prompt_source == "copy") {
+        r.prompt_ids = copy_prompt(input, rng, *tok, copy_text);
       } else {
         for (int64_t k = 0; k < input; ++k) r.prompt_ids.push_back(static_cast<int32_t>(rng.next_u64() % static_cast<uint64_t>(vocab_size)));
       }
@@ -365,10 +398,11 @@ void WorkloadSpec::validate(const std::string& source) const {
     fail("{}: request_rate applies only to arrival poisson (arrival is {})", source, arrival_mode_name(arrival));
   if (arrival != ArrivalMode::Poisson && burstiness != 1.0)
     fail("{}: burstiness applies only to arrival poisson (arrival is {})", source, arrival_mode_name(arrival));
-  if (!dataset.empty() && prompt_source != "sharegpt" && prompt_source != "jsonl")
-    fail("{}: dataset applies only to prompts sharegpt or jsonl (prompts are {})", source, prompt_source);
-  if (prompt_source != "random" && prompt_source != "text" && prompt_source != "sharegpt" && prompt_source != "jsonl")
-    fail("{}: prompts must be random, text, sharegpt or jsonl (got '{}')", source, prompt_source);
+  if (!dataset.empty() && !prompts_read_dataset(prompt_source))
+    fail("{}: dataset applies only to prompts sharegpt, jsonl or copy (prompts are {})", source, prompt_source);
+  if (prompt_source != "random" && prompt_source != "text" && prompt_source != "copy" && prompt_source != "sharegpt" &&
+      prompt_source != "jsonl")
+    fail("{}: prompts must be random, text, copy, sharegpt or jsonl (got '{}')", source, prompt_source);
   if ((prompt_source == "sharegpt" || prompt_source == "jsonl") && dataset.empty())
     fail("{}: prompts {} needs 'dataset' (a file path)", source, prompt_source);
   if (arrival == ArrivalMode::Closed && concurrency.empty()) fail("{}: arrival closed needs 'concurrency'", source);

@@ -48,8 +48,10 @@ struct WorkloadSpec {
   int64_t warmup_requests = 0;     // sent first, excluded from metrics
   LengthDistribution input_len, output_len;
   bool ignore_eos = true;          // force outputs to their drawn length
-  // random: token ids; text: seeded English-like words; sharegpt: first human turn of each
-  // conversation in `dataset` (output length = the first reply's tokens); jsonl: {prompt, output_len} lines.
+  // random: token ids; text: seeded English-like words; copy: a passage then its opening again
+  // (from the text file `dataset` if set, else seeded words: the n-gram proposer's workload);
+  // sharegpt: first human turn of each conversation in `dataset` (output length = the first
+  // reply's tokens); jsonl: {prompt, output_len} lines.
   std::string prompt_source = "random";
   std::string dataset;
   ArrivalMode arrival = ArrivalMode::Offline;
@@ -64,6 +66,10 @@ struct WorkloadSpec {
 };
 
 const char* arrival_mode_name(ArrivalMode mode);
+// Whether prompts of this source are read from `dataset` (required for sharegpt and jsonl, optional for copy).
+inline bool prompts_read_dataset(const std::string& source) {
+  return source == "sharegpt" || source == "jsonl" || source == "copy";
+}
 
 // One sweep point: the arrival setting of one run.
 struct SweepPoint {

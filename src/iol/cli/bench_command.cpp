@@ -115,11 +115,11 @@ bench::WorkloadSpec make_spec(const BenchOptions& o) {
   if (o.seed >= 0) spec.seed = static_cast<uint64_t>(o.seed);
   if (!o.prompts.empty()) {
     spec.prompt_source = o.prompts;
-    if (o.prompts != "sharegpt" && o.prompts != "jsonl") spec.dataset.clear();  // the scenario's no longer applies
+    if (!bench::prompts_read_dataset(o.prompts)) spec.dataset.clear();  // the scenario's no longer applies
   }
   if (!o.dataset.empty()) spec.dataset = o.dataset;
-  refuse_unless(o, "--dataset", spec.prompt_source == "sharegpt" || spec.prompt_source == "jsonl",
-                fmt::format("prompts are '{}'; a dataset is read with --prompts sharegpt or jsonl", spec.prompt_source));
+  refuse_unless(o, "--dataset", bench::prompts_read_dataset(spec.prompt_source),
+                fmt::format("prompts are '{}'; a dataset is read with --prompts sharegpt, jsonl or copy", spec.prompt_source));
   spec.validate(o.scenario.empty() ? "command line" : o.scenario);
   return spec;
 }
@@ -360,7 +360,7 @@ void run_bench(const BenchOptions& o) {
   // The workload next: bad input fails before a model is loaded onto a device.
   auto tokenizer = load_tokenizer(o.model, config);
   // Before drawing prompts: a fixed or bounded workload that cannot fit fails without allocating it.
-  if (spec.prompt_source == "random" || spec.prompt_source == "text") {
+  if (spec.prompt_source == "random" || spec.prompt_source == "text" || spec.prompt_source == "copy") {
     const int64_t longest = spec.input_len.upper_bound() + spec.output_len.upper_bound();
     if (longest > backend_options.max_model_len)
       throw UsageError(fmt::format("workload: requests of up to {} + {} tokens exceed --max-model-len {} (shorten "
@@ -558,7 +558,7 @@ void add_bench_command(CLI::App& app, CommandRunner& runner) {
       ->check(int_range(0, bench::kMaxNumRequests));
   command->add_option("--input-len", options->input_len, "Fixed prompt length in tokens")->check(int_range(1, model::kMaxModelLen));
   command->add_option("--output-len", options->output_len, "Fixed output length in tokens")->check(int_range(1, model::kMaxModelLen));
-  command->add_option("--prompts", options->prompts, "random | text | sharegpt | jsonl");
+  command->add_option("--prompts", options->prompts, "random | text | copy | sharegpt | jsonl");
   command->add_option("--dataset", options->dataset, "ShareGPT JSON or {prompt, output_len} jsonl file (with --prompts)");
   command->add_option("--arrival", options->arrival, "offline | closed | poisson");
   command->add_option("--concurrency", options->concurrency, "Closed loop: requests in flight (list: a sweep)")
