@@ -142,6 +142,16 @@ for step in "$@"; do
           done
         done
       done
+      # n-gram (prompt lookup) on the 8B preset with copy prompts of seeded words: the lookup finds
+      # a match nearly always, and the forced rate stands in for how often the output copies.
+      for rate in ${SPEC_NGRAM_RATES:-none 0 0.5 0.75 0.9 1}; do
+        forced=(); [[ $rate != none ]] && forced=(--speculative-forced-acceptance $rate)
+        "$IOL" bench "${common[@]}" --prompts copy --num-requests 8 --warmup-requests 1 --concurrency 1 \
+          --speculative-method ngram --num-speculative-tokens $k "${forced[@]}" \
+          --out "$results/spec-ngram-forced.jsonl" --tag "spec-c1-ngram-k$k-forced$rate" 2>&1 | tail -1
+      done
+      "$IOL" bench "${common[@]}" --prompts copy --num-requests 8 --warmup-requests 1 --concurrency 1 \
+        --out "$results/spec-ngram-forced.jsonl" --tag "spec-c1-copy-plain" 2>&1 | tail -1
       ref=tests/fixtures/reference_models
       # The trained pair's real acceptance vs k and batch (SPEC_REF_BATCHES, SPEC_REF_KS), on
       # text prompts and on copy prompts (held-out passages repeated: the n-gram proposer's case).
