@@ -218,7 +218,7 @@ for step in "$@"; do
       b=${NCU_BATCH:-1}
       # NCU_INPUT_LEN=2048 NCU_OUTPUT_LEN=1 NCU_SKIP=0 profiles a prefill: the filter leaves out the
       # dummy-weight fill, so the first profiled launch is the prompt's embedding.
-      ncu --clock-control none --kernel-name 'regex:^(?!fill_dummy)' --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
+      ncu --clock-control none --kernel-name "${NCU_FILTER:-regex:^(?!fill_dummy)}" --launch-skip ${NCU_SKIP:-3000} --launch-count ${NCU_COUNT:-700} --csv --page raw \
         --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum,launch__grid_size,launch__block_size \
         "$IOL" bench --backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --no-cuda-graphs \
         --num-requests $b --input-len ${NCU_INPUT_LEN:-128} --output-len ${NCU_OUTPUT_LEN:-64} --arrival closed --concurrency $b \
