@@ -2,7 +2,7 @@
 # One device-machine session: GPU tests, (optionally) the transformers reference fixtures, and the
 # benchmark figures of docs/performance.md — in one call, as the device machine is short-lived.
 # Build here first (scripts/build_gpu.sh), then run on the GPU machine from the repository root:
-#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [decode-batches] [quant] [kv-fp8] [spec] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
+#   scripts/gpu_session.sh [tests] [hf-fixtures] [hf-parity] [bench] [decode-batches] [offline-long] [quant] [kv-fp8] [spec] [long-context] [serving] [reference-models] [sanitize] [ncu-decode]
 # sanitize reads SANITIZE_TOOLS (memcheck racecheck), SANITIZE_FILTER (gtest filter), SANITIZE_SECONDS (200),
 # IOL_TEST_SAMPLER_DRAWS (5000: the sampler's chi-square test with fewer draws under the sanitizer).
 # Outputs go to $OUT (or ./gpu-out): test logs, bench/results/<gpu>/*.jsonl.
@@ -174,6 +174,17 @@ for step in "$@"; do
         [[ -n ${SPEC_SKIP_COPY:-} ]] && break
       done
       for f in "$results"/spec-*.jsonl; do [[ $f == *.requests.jsonl ]] || cp "$f" "$OUT/"; done
+      ;;
+    offline-long)
+      # Offline throughput over >= 60 s (issue 18 target 3): 128/128 and 1000/1000.
+      results=${BENCH_OUT:-bench/results/$slug}
+      mkdir -p "$results"
+      common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --arrival offline)
+      "$IOL" bench "${common[@]}" --num-requests ${OFFLINE_LONG_REQUESTS:-8000} --warmup-requests 32 --input-len 128 \
+        --output-len 128 --out "$results/offline-long.jsonl" --tag offline-128-128-long 2>&1 | tail -1
+      "$IOL" bench "${common[@]}" --num-requests ${OFFLINE_1K_REQUESTS:-1000} --warmup-requests 16 --input-len 1000 \
+        --output-len 1000 --out "$results/offline-long.jsonl" --tag offline-1000-1000 2>&1 | tail -1
+      cp "$results/offline-long.jsonl" "$OUT/"
       ;;
     long-context)
       # Batch-1 decode after 8k and 32k prompt tokens (issue 18 target 2: the floor counts the KV bytes).
