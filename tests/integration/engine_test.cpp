@@ -151,6 +151,29 @@ TEST_F(EngineTest, PreemptionUnderASmallPoolKeepsOutputs) {
   EXPECT_EQ(outputs_of(r), expected);
 }
 
+// GuaranteedNoEvict admits a request only when the KV of its whole life fits beside the running
+// ones' remaining growth: the pool that forced preemptions above forces none, and outputs hold.
+TEST_F(EngineTest, GuaranteedNoEvictNeverPreemptsAndKeepsOutputs) {
+  auto prompts = mixed_prompts();
+  auto expected = alone(prompts, 12);
+  EngineConfig small = base_config();
+  small.num_kv_blocks = 16;
+  small.max_model_len = 64;
+  small.scheduler_policy = SchedulerPolicy::GuaranteedNoEvict;
+  Run r = run(small, prompts, 12);
+  EXPECT_EQ(r.stats.num_preemptions, 0);
+  EXPECT_EQ(outputs_of(r), expected);
+  // With room for every request's whole life, it admits them all at once, as MaxUtilization does.
+  EngineConfig roomy = base_config();
+  roomy.num_kv_blocks = 6 * 16;
+  roomy.max_model_len = 64;
+  roomy.scheduler_policy = SchedulerPolicy::GuaranteedNoEvict;
+  Run all = run(roomy, prompts, 12);
+  EXPECT_EQ(all.stats.num_preemptions, 0);
+  EXPECT_EQ(all.stats.peak_num_running, static_cast<int64_t>(prompts.size()));
+  EXPECT_EQ(outputs_of(all), expected);
+}
+
 TEST_F(EngineTest, PrefixCachingHitsAndDoesNotChangeOutputs) {
   std::vector<int32_t> system = {256};
   for (int k = 0; k < 23; ++k) system.push_back(100 + k);

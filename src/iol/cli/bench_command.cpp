@@ -438,6 +438,7 @@ void run_bench(const BenchOptions& o) {
           {"levers",
            {{"batching", engine::batching_mode_name(engine_config.batching)},
             {"kv_layout", engine::kv_layout_name(engine_config.kv_layout)},
+            {"scheduler_policy", engine::scheduler_policy_name(engine_config.scheduler_policy)},
             {"prefix_caching", engine_config.enable_prefix_caching},
             {"chunked_prefill", engine_config.enable_chunked_prefill},
             {"quantization", std::string(quant::scheme_name(o.engine.resolved_quantization()))},

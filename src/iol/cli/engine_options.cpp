@@ -49,6 +49,10 @@ void EngineOptions::add_to(CLI::App& command) {
   command.add_option("--batching", batching, "inflight | static (PyTorch-generate style)")->capture_default_str();
   command.add_option("--kv-layout", kv_layout, "paged | contiguous (reserve max-model-len per sequence)")
       ->capture_default_str();
+  command.add_option("--scheduler-policy", scheduler_policy,
+                     "max-utilization (admit what fits now, preempt when the pool runs out) | guaranteed-no-evict "
+                     "(admit only what fits for prompt + max_tokens: no preemption)")
+      ->capture_default_str();
   command.add_flag("--no-prefix-caching", no_prefix_caching, "Disable automatic prefix caching");
   command.add_flag("--no-chunked-prefill", no_chunked_prefill, "Prefill each prompt in one step");
   command.add_option("--threads", threads, "CPU threads (0 = all cores)")
@@ -208,6 +212,7 @@ engine::EngineConfig EngineOptions::to_config(const model::ModelConfig& model, c
   config.max_model_len = resolved_max_model_len(model);
   config.batching = engine::parse_batching_mode(batching);
   config.kv_layout = engine::parse_kv_layout(kv_layout);
+  config.scheduler_policy = engine::parse_scheduler_policy(scheduler_policy);
   config.enable_prefix_caching = !no_prefix_caching;
   config.enable_chunked_prefill = !no_chunked_prefill;
   config.speculative.method = resolved_speculative_method();

@@ -29,6 +29,7 @@ struct EngineOptions {
   int64_t max_model_len = 0;  // 0: the config's max_position_embeddings
   std::string batching = "inflight";
   std::string kv_layout = "paged";
+  std::string scheduler_policy = "max-utilization";
   bool no_prefix_caching = false;
   bool no_chunked_prefill = false;
   size_t threads = 0;

@@ -59,6 +59,16 @@ BatchingMode parse_batching_mode(const std::string& text) {
   throw UsageError(fmt::format("--batching must be inflight or static (got '{}')", text));
 }
 
+const char* scheduler_policy_name(SchedulerPolicy policy) {
+  return policy == SchedulerPolicy::GuaranteedNoEvict ? "guaranteed-no-evict" : "max-utilization";
+}
+
+SchedulerPolicy parse_scheduler_policy(const std::string& text) {
+  if (text == "max-utilization") return SchedulerPolicy::MaxUtilization;
+  if (text == "guaranteed-no-evict") return SchedulerPolicy::GuaranteedNoEvict;
+  throw UsageError(fmt::format("--scheduler-policy must be max-utilization or guaranteed-no-evict (got '{}')", text));
+}
+
 KvLayout parse_kv_layout(const std::string& text) {
   if (text == "paged") return KvLayout::Paged;
   if (text == "contiguous") return KvLayout::Contiguous;

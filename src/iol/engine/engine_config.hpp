@@ -12,6 +12,12 @@ enum class BatchingMode { InFlight, Static };
 // tokens of KV when admitted, as a naive implementation does.
 enum class KvLayout { Paged, Contiguous };
 
+// Admission (docs/scheduler.md): MaxUtilization admits whatever fits this step and preempts
+// (recompute) when the pool runs out later, as vLLM does; GuaranteedNoEvict admits a request only
+// if the KV of its whole life (prompt + max_tokens) fits beside what the running sequences may
+// still grow into, as TensorRT-LLM's GUARANTEED_NO_EVICT does: fewer sequences, no recompute.
+enum class SchedulerPolicy { MaxUtilization, GuaranteedNoEvict };
+
 // Speculative decoding (docs/speculative.md): who proposes the tokens the target verifies.
 enum class SpeculativeMethod { None, Ngram, DraftModel };
 
@@ -43,6 +49,7 @@ struct EngineConfig {
   bool enable_chunked_prefill = true;
   BatchingMode batching = BatchingMode::InFlight;
   KvLayout kv_layout = KvLayout::Paged;
+  SchedulerPolicy scheduler_policy = SchedulerPolicy::MaxUtilization;
   SpeculativeConfig speculative;
 
   void validate() const;  // throws iol::Error naming the field
@@ -52,6 +59,8 @@ const char* batching_mode_name(BatchingMode mode);
 const char* kv_layout_name(KvLayout layout);
 BatchingMode parse_batching_mode(const std::string& text);  // throws UsageError
 KvLayout parse_kv_layout(const std::string& text);          // throws UsageError
+const char* scheduler_policy_name(SchedulerPolicy policy);
+SchedulerPolicy parse_scheduler_policy(const std::string& text);  // throws UsageError
 const char* speculative_method_name(SpeculativeMethod method);
 SpeculativeMethod parse_speculative_method(const std::string& text);  // throws UsageError
 

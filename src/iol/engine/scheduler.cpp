@@ -79,7 +79,18 @@ void Scheduler::preempt(Sequence* sequence) {
   waiting_.push_front(sequence);
 }
 
-bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now) {
+int64_t Scheduler::lifetime_blocks(const Sequence& sequence) const {
+  const int64_t block_size = block_manager_.block_size();
+  const int64_t max_tokens = sequence.params().max_tokens;
+  const int64_t last = std::min<int64_t>(config_.max_model_len, sequence.num_prompt_tokens() + max_tokens);
+  int64_t blocks = block_manager_.blocks_needed(0, reserved_tokens(sequence, last));
+  // Each fork copies the last partial prompt block and then grows its own outputs.
+  if (sequence.will_fork()) blocks += (sequence.params().n - 1) * ((max_tokens + block_size - 1) / block_size + 1);
+  return blocks;
+}
+
+bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now,
+                          int64_t& growth_reserve) {
   std::vector<int32_t> cached = block_manager_.find_cached_prefix(sequence->token_ids(), sequence->block_hashes());
   const int64_t cached_tokens = static_cast<int64_t>(cached.size()) * block_manager_.block_size();
   const int64_t remaining = sequence->num_tokens() - cached_tokens;
@@ -88,8 +99,16 @@ bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& 
   // Cached blocks nobody references come out of the free pool too.
   int64_t needed = block_manager_.blocks_needed(static_cast<int64_t>(cached.size()),
                                                 reserved_tokens(*sequence, cached_tokens + n));
-  for (int32_t block : cached) needed += block_manager_.ref_count(block) == 0 ? 1 : 0;
+  int64_t unreferenced_cached = 0;
+  for (int32_t block : cached) unreferenced_cached += block_manager_.ref_count(block) == 0 ? 1 : 0;
+  needed += unreferenced_cached;
   if (!block_manager_.can_allocate(needed)) return false;
+  const bool no_evict = config_.scheduler_policy == SchedulerPolicy::GuaranteedNoEvict;
+  // Its whole life beside the others' growth; a lone sequence runs whatever it may need (there
+  // is nothing to wait for, and the pool may be smaller than its worst case).
+  const int64_t lifetime = lifetime_blocks(*sequence) - static_cast<int64_t>(cached.size()) + unreferenced_cached;
+  if (no_evict && !running_.empty() && !block_manager_.can_allocate(growth_reserve + std::max(needed, lifetime)))
+    return false;
 
   const int64_t taken = block_manager_.take_cached_prefix(sequence->token_ids(), sequence->block_hashes(), sequence->block_table);
   // Blocks taken from the cache are registered already.
@@ -102,6 +121,7 @@ bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& 
   running_.push_back(sequence);
   out.scheduled.push_back({sequence, n, taken + n == sequence->num_tokens()});
   budget -= n;
+  if (no_evict) growth_reserve += std::max<int64_t>(0, lifetime_blocks(*sequence) - static_cast<int64_t>(sequence->block_table.size()));
   return true;
 }
 
@@ -149,10 +169,15 @@ SchedulerOutput Scheduler::schedule(double now) {
     // request that will fork n parallel samples holds n from admission on.
     auto seats = [](const Sequence* s) -> int64_t { return s->will_fork() ? s->params().n : 1; };
     int64_t seats_taken = 0;
-    for (const Sequence* s : running_) seats_taken += seats(s);
+    int64_t growth_reserve = 0;  // GuaranteedNoEvict: blocks the running sequences may still take
+    for (const Sequence* s : running_) {
+      seats_taken += seats(s);
+      if (config_.scheduler_policy == SchedulerPolicy::GuaranteedNoEvict)
+        growth_reserve += std::max<int64_t>(0, lifetime_blocks(*s) - static_cast<int64_t>(s->block_table.size()));
+    }
     while (!waiting_.empty() && budget > 0 && seats_taken + seats(waiting_.front()) <= config_.max_num_seqs) {
       seats_taken += seats(waiting_.front());
-      if (!try_admit(waiting_.front(), budget, out, now)) break;
+      if (!try_admit(waiting_.front(), budget, out, now, growth_reserve)) break;
       waiting_.pop_front();
     }
   }

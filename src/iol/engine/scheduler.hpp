@@ -2,7 +2,9 @@
 // the token budget (max_num_batched_tokens), max_num_seqs and the KV pool. Running sequences go
 // first (decodes and unfinished prefill chunks, oldest first); when blocks run out the most
 // recently admitted running sequence is preempted (recompute: its blocks are freed and it is
-// requeued first). Waiting sequences are admitted while budget, seats and blocks allow.
+// requeued first). Waiting sequences are admitted while budget, seats and blocks allow; under
+// SchedulerPolicy::GuaranteedNoEvict only while the blocks of their whole life fit beside the
+// running sequences' remaining growth, so that preemption does not happen.
 #pragma once
 #include <cstdint>
 #include <deque>
@@ -51,8 +53,13 @@ class Scheduler {
 
  private:
   void preempt(Sequence* sequence);
-  bool try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now);
+  // growth_reserve: GuaranteedNoEvict's blocks kept for the running sequences' remaining growth
+  // (grown by what this admission will still need); unused under MaxUtilization.
+  bool try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& out, double now, int64_t& growth_reserve);
   int64_t reserved_tokens(const Sequence& sequence, int64_t num_tokens) const;
+  // Blocks the sequence would hold at the end of its life: prompt + max_tokens (capped at
+  // max_model_len), and the outputs of the parallel samples it will fork.
+  int64_t lifetime_blocks(const Sequence& sequence) const;
   // Blocks the n tokens from position `first` on will be written into that other sequences share.
   int64_t shared_blocks_in_write_range(const Sequence& sequence, int64_t first, int64_t n) const;
   // Copy-on-write: gives the sequence private copies of the shared blocks in that range.

@@ -48,11 +48,12 @@ std::string levers(const json& record) {
   const json& l = at(record, "/engine/levers");
   if (!l.is_object()) return "–";
   const std::string quantization = text(l, "quantization", "none");
-  return fmt::format("{}, {}{}{}{}{}", text(l, "batching"), text(l, "kv_layout"),
+  return fmt::format("{}, {}{}{}{}{}{}", text(l, "batching"), text(l, "kv_layout"),
                      flag(l, "prefix_caching") ? ", prefix cache" : "",
                      flag(l, "chunked_prefill") ? ", chunked" : "",
                      quantization == "none" ? "" : ", " + quantization,
-                     text(l, "kv_cache_dtype", "auto") == "fp8" ? ", fp8 KV" : "");
+                     text(l, "kv_cache_dtype", "auto") == "fp8" ? ", fp8 KV" : "",
+                     text(l, "scheduler_policy", "max-utilization") == "guaranteed-no-evict" ? ", no-evict" : "");
 }
 
 // {"dist": "uniform", "low": 16, "high": 96} → "U[16, 96]".
