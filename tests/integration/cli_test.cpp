@@ -109,7 +109,8 @@ TEST(Cli, PromptsFileRunsAsOneInFlightBatchWithEveryLever) {
   Result alone = run("generate --preset tiny --prompt-ids 256,9 --output-ids --temperature 0 --ignore-eos --max-tokens 10");
   EXPECT_EQ(inflight.out.substr(inflight.out.rfind('\n', inflight.out.size() - 2) + 1), alone.out);
   for (const char* lever : {" --batching static", " --kv-layout contiguous", " --no-prefix-caching --no-chunked-prefill",
-                            " --kv-cache-memory 400000 --max-model-len 32 --max-num-batched-tokens 8"}) {
+                            " --kv-cache-memory 400000 --max-model-len 32 --max-num-batched-tokens 8",
+                            " --kv-cache-memory 400000 --max-model-len 32 --scheduler-policy guaranteed-no-evict"}) {
     Result r = run(base + lever);
     EXPECT_EQ(r.exit_code, 0) << lever << ": " << r.err;
     EXPECT_EQ(r.out, inflight.out) << lever;

@@ -12,7 +12,7 @@ enum class BatchingMode { InFlight, Static };
 // tokens of KV when admitted, as a naive implementation does.
 enum class KvLayout { Paged, Contiguous };
 
-// Admission (docs/scheduler.md): MaxUtilization admits whatever fits this step and preempts
+// Admission (docs/engine.md): MaxUtilization admits whatever fits this step and preempts
 // (recompute) when the pool runs out later, as vLLM does; GuaranteedNoEvict admits a request only
 // if the KV of its whole life (prompt + max_tokens) fits beside what the running sequences may
 // still grow into, as TensorRT-LLM's GUARANTEED_NO_EVICT does: fewer sequences, no recompute.

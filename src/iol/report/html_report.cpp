@@ -91,6 +91,8 @@ std::string records_section(const std::vector<json>& records, const std::map<std
     if (quantization.is_string() && quantization.get<std::string>() != "none") levers += ", " + quantization.get<std::string>();
     const json& kv_dtype = field(r, "/engine/levers/kv_cache_dtype");
     if (kv_dtype.is_string() && kv_dtype.get<std::string>() == "fp8") levers += ", fp8 KV";
+    const json& policy = field(r, "/engine/levers/scheduler_policy");
+    if (policy.is_string() && policy.get<std::string>() == "guaranteed-no-evict") levers += ", no-evict";
     auto mem = number_field(r, "/telemetry/peak_memory_used_bytes");
     if (mem) *mem /= (1 << 30);
     h += fmt::format("<tr id=\"run-{0}\" data-run-id=\"{0}\"><td class=\"l\">{0}{1}</td><td class=\"l\">{2}</td><td class=\"l\">{3}</td>"
