@@ -110,6 +110,8 @@ TEST(Workload, CopyPromptsRepeatTheOpeningOfTheirPassage) {
       for (size_t k = 0; k < repeat; ++k) ASSERT_EQ(r.prompt_ids[specials + body + k], r.prompt_ids[specials + k]) << k;
     }
     EXPECT_NE(requests[0].prompt_ids, requests[1].prompt_ids);  // seeded offsets differ
+    spec.input_len = {LengthDistribution::Kind::Fixed, 1};
+    EXPECT_EQ(make_requests(spec, 258, tok.get())[0].prompt_ids.size(), 1u);
   }
 }
 

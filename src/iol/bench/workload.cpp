@@ -178,6 +178,7 @@ std::vector<int32_t> copy_prompt(int64_t length, Rng& rng, const tokenizer::Toke
   std::vector<int32_t> ids = specials;
   ids.insert(ids.end(), passage.begin(), passage.end());
   for (int64_t k = 0; static_cast<int64_t>(ids.size()) < length; ++k) ids.push_back(passage[static_cast<size_t>(k) % passage.size()]);
+  ids.resize(static_cast<size_t>(length));  // prompts shorter than the specials + one token
   return ids;
 }
 
