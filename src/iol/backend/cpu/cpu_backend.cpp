@@ -56,23 +56,7 @@ void CpuBackend::project(const float* x, int64_t rows, int64_t in_features, int6
 }
 
 void CpuBackend::apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads) {
-  const int64_t head_dim = config_.head_dim, half = head_dim / 2;
-  pool_.parallel_for(positions.size(), [&](size_t begin, size_t end) {
-    for (size_t t = begin; t < end; ++t) {
-      const float position = static_cast<float>(positions[t]);
-      for (int64_t i = 0; i < half; ++i) {
-        // Rotate pairs (i, i + half): transformers' rotate_half convention.
-        const float angle = position * inv_freq_[static_cast<size_t>(i)];
-        const float c = std::cos(angle), s = std::sin(angle);
-        for (int64_t h = 0; h < num_heads; ++h) {
-          float* head = x + (static_cast<int64_t>(t) * num_heads + h) * head_dim;
-          const float a = head[i], b = head[i + half];
-          head[i] = a * c - b * s;
-          head[i + half] = b * c + a * s;
-        }
-      }
-    }
-  });
+  cpu::apply_rope(positions, x, num_heads, config_.head_dim, inv_freq_, pool_);
 }
 
 void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v) {

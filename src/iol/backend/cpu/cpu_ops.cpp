@@ -140,4 +140,24 @@ void linear_quantized(const float* x, int64_t rows, int64_t in_features, const Q
   });
 }
 
+void apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads, int64_t head_dim,
+                const std::vector<float>& inv_freq, ThreadPool& pool) {
+  const int64_t half = head_dim / 2;
+  pool.parallel_for(positions.size(), [&](size_t begin, size_t end) {
+    for (size_t t = begin; t < end; ++t) {
+      const float position = static_cast<float>(positions[t]);
+      for (int64_t i = 0; i < half; ++i) {
+        const float angle = position * inv_freq[static_cast<size_t>(i)];
+        const float c = std::cos(angle), s = std::sin(angle);
+        for (int64_t h = 0; h < num_heads; ++h) {
+          float* head = x + (static_cast<int64_t>(t) * num_heads + h) * head_dim;
+          const float a = head[i], b = head[i + half];
+          head[i] = a * c - b * s;
+          head[i + half] = b * c + a * s;
+        }
+      }
+    }
+  });
+}
+
 }  // namespace iol::backend::cpu

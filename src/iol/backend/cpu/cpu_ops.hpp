@@ -3,6 +3,7 @@
 #include <cmath>
 #include <cstdint>
 #include <span>
+#include <vector>
 
 #include "iol/core/thread_pool.hpp"
 #include "iol/model/model_weights.hpp"
@@ -23,6 +24,11 @@ void embedding_lookup(const model::TensorView& embedding, std::span<const int32_
 
 // out = x / sqrt(mean(x^2) + eps) * weight, row by row (out may alias x).
 void rms_norm(const float* x, int64_t rows, int64_t dim, const model::TensorView& weight, double eps, float* out);
+
+// Rotary embedding in place over x [positions][num_heads][head_dim]: pairs (i, i + head_dim / 2)
+// rotated by position · inv_freq[i] (transformers' rotate_half convention).
+void apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads, int64_t head_dim,
+                const std::vector<float>& inv_freq, ThreadPool& pool);
 
 // y[rows × out] = x[rows × in] · Wᵀ (+ bias); W is [out, in] in its stored dtype.
 void linear(const float* x, int64_t rows, int64_t in_features, const model::LinearWeights& w, float* y,
