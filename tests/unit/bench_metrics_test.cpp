@@ -1,6 +1,9 @@
 // Benchmark metrics on synthetic traces with hand-computed expectations.
 #include <gtest/gtest.h>
 
+#include <cmath>
+
+#include "iol/bench/accuracy.hpp"
 #include "iol/bench/metrics.hpp"
 #include "iol/core/error.hpp"
 
@@ -92,5 +95,32 @@ TEST(BenchMetrics, SloParsing) {
   EXPECT_THROW(Slo::parse("ttft_ms=-1"), UsageError);
 }
 
+}  // namespace
+}  // namespace iol::bench
+
+// The accuracy figures of iol eval (bench/accuracy.hpp), by hand: reference logits (0, ln 3) give
+// p = (1/4, 3/4); candidate logits (0, 0) give q = (1/2, 1/2).
+// KL(p || q) = 1/4 ln(1/2) + 3/4 ln(3/2); argmaxes 1 and 0 (ties to the first) disagree.
+namespace iol::bench {
+namespace {
+TEST(Accuracy, KlTopOneAndPerplexityByHand) {
+  AccuracyAccumulator a;
+  const std::vector<float> ref = {0.0f, static_cast<float>(std::log(3.0))}, cand = {0.0f, 0.0f};
+  a.add(ref, cand, 1);
+  a.add(ref, ref, 0);  // identical rows: KL 0, agreement
+  const AccuracySummary s = a.summary();
+  const double kl = 0.25 * std::log(0.5) + 0.75 * std::log(1.5);
+  EXPECT_EQ(s.positions, 2);
+  EXPECT_NEAR(s.kl_mean, kl / 2, 1e-7);
+  EXPECT_NEAR(s.kl_max, kl, 1e-7);
+  EXPECT_NEAR(s.kl_p99, kl, 1e-7);  // nearest rank: the larger of two
+  EXPECT_DOUBLE_EQ(s.top1_agreement, 0.5);
+  // Next tokens 1 then 0: reference NLL -ln(3/4) - ln(1/4), candidate -ln(1/2) - ln(1/4).
+  EXPECT_NEAR(s.perplexity_reference, std::exp((-std::log(0.75) - std::log(0.25)) / 2), 1e-6);
+  EXPECT_NEAR(s.perplexity_candidate, std::exp((-std::log(0.5) - std::log(0.25)) / 2), 1e-6);
+  EXPECT_EQ(tokens_before_divergence(std::vector<int32_t>{1, 2, 3}, std::vector<int32_t>{1, 2, 4, 5}), 2);
+  EXPECT_EQ(tokens_before_divergence(std::vector<int32_t>{1, 2}, std::vector<int32_t>{1, 2, 4}), 2);
+  EXPECT_THROW(a.add(ref, cand, 2), Error);
+}
 }  // namespace
 }  // namespace iol::bench

@@ -16,5 +16,6 @@ void add_tokenize_command(CLI::App& app, CommandRunner& runner);
 void add_kv_command(CLI::App& app, CommandRunner& runner);
 void add_cost_command(CLI::App& app, CommandRunner& runner);
 void add_serve_command(CLI::App& app, CommandRunner& runner);
+void add_eval_command(CLI::App& app, CommandRunner& runner);
 
 }  // namespace iol::cli

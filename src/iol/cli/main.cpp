@@ -30,6 +30,7 @@ int main(int argc, char** argv) {
   iol::cli::add_tokenize_command(app, runner);
   iol::cli::add_kv_command(app, runner);
   iol::cli::add_cost_command(app, runner);
+  iol::cli::add_eval_command(app, runner);
   iol::cli::add_serve_command(app, runner);
   auto is_subcommand = [&](const char* name) {
     for (const CLI::App* sub : app.get_subcommands({}))
