@@ -77,7 +77,7 @@ TEST(Cli, EvalComparesAQuantizedModelWithTheUnquantizedOne) {
   EXPECT_GT(q["top1_agreement"].get<double>(), 0.8);
   EXPECT_LT(q["top1_agreement"].get<double>(), 1.0);
   EXPECT_EQ(q["quantization"], "fp8");
-  Result bad = run(base + " --quantization fp8 --compare-to fp16");
+  Result bad = run("eval --preset tiny --quantization fp8 --compare-to fp16 --text " + ref + "heldout-sample.txt");
   EXPECT_EQ(bad.exit_code, 2);
   EXPECT_EQ(bad.err, "iol: error: --compare-to must be bf16 (the unquantized model; got 'fp16') (see --help)\n");
   Result missing = run("eval --preset tiny --compare-to bf16 --text /nonexistent.txt");
