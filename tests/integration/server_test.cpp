@@ -202,6 +202,28 @@ TEST_F(Server, BadInputGetsTheRight4xxWithAnOpenAiErrorObject) {
   EXPECT_EQ(server_->get("/health").status, 200);
 }
 
+// /metrics counts speculative decoding under vLLM's names: n-gram proposals on a prompt that
+// repeats itself, accepted ones no more than proposed ones.
+TEST(ServerMetrics, SpeculativeDecodingCounters) {
+  testing::TempDir dir;
+  run_output("model create --preset tiny --out " + dir.str("tiny"));
+  testing::ServerProcess server("--model " + dir.str("tiny") + " --backend cpu --speculative-method ngram "
+                                "--num-speculative-tokens 3",
+                                dir.str("err"));
+  EXPECT_EQ(server.metric("vllm:spec_decode_num_drafts_total"), 0);
+  std::vector<int> prompt;
+  for (int i = 0; i < 6; ++i) prompt.insert(prompt.end(), {256, 11, 12, 13, 14});
+  auto r = server.post("/v1/completions", Json{{"prompt", prompt}, {"max_tokens", 24}, {"temperature", 0}}.dump());
+  ASSERT_EQ(r.status, 200) << r.body;
+  const double drafts = server.metric("vllm:spec_decode_num_drafts_total");
+  const double proposed = server.metric("vllm:spec_decode_num_draft_tokens_total");
+  const double accepted = server.metric("vllm:spec_decode_num_accepted_tokens_total");
+  EXPECT_GT(drafts, 0);
+  EXPECT_GE(proposed, drafts);
+  EXPECT_LE(proposed, 3 * drafts);
+  EXPECT_LE(accepted, proposed);
+}
+
 TEST(ServerProtection, ApiKeyBodyLimitAnd429) {
   testing::TempDir dir;
   run_output("model create --preset tiny --out " + dir.str("tiny"));

@@ -69,6 +69,13 @@ std::string ServerMetrics::render(const std::string& model_name, const engine::E
   metric("vllm:prefix_cache_hits_total", "counter", "Prompt tokens found in the prefix cache.", blocks.prefix_hit_tokens);
   metric("iol:prefix_cache_hit_rate", "gauge", "Prefix-cache hits over queries since start.", blocks.prefix_hit_rate());
   metric("vllm:num_preemptions_total", "counter", "Preemptions (recompute) since start.", engine.stats.num_preemptions);
+  // Speculative decoding, vLLM's names: acceptance rate = accepted / draft tokens, mean
+  // acceptance length = 1 + accepted / drafts (a draft: one sequence-step that verified proposals).
+  const engine::SpeculativeStats& spec = engine.stats.speculative;
+  metric("vllm:spec_decode_num_drafts_total", "counter", "Sequence-steps that verified speculative proposals.",
+         spec.num_speculative_steps);
+  metric("vllm:spec_decode_num_draft_tokens_total", "counter", "Speculative tokens proposed.", spec.num_proposed_tokens);
+  metric("vllm:spec_decode_num_accepted_tokens_total", "counter", "Speculative tokens accepted.", spec.num_accepted_tokens);
   metric("vllm:prompt_tokens_total", "counter", "Prompt tokens of admitted requests.", prompt_tokens_.load());
   metric("vllm:generation_tokens_total", "counter", "Generated tokens.", generation_tokens_.load());
   out += "# HELP vllm:request_success_total Finished requests (samples) by finish reason.\n"
