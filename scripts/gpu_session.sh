@@ -182,8 +182,12 @@ for step in "$@"; do
       common=(--backend cuda --preset llama-3.1-8b --load-format dummy --quiet --max-model-len 4096 --arrival offline)
       "$IOL" bench "${common[@]}" --num-requests ${OFFLINE_LONG_REQUESTS:-8000} --warmup-requests 32 --input-len 128 \
         --output-len 128 --out "$results/offline-long.jsonl" --tag offline-128-128-long 2>&1 | tail -1
-      "$IOL" bench "${common[@]}" --num-requests ${OFFLINE_1K_REQUESTS:-1000} --warmup-requests 16 --input-len 1000 \
-        --output-len 1000 --out "$results/offline-long.jsonl" --tag offline-1000-1000 2>&1 | tail -1
+      # 1000/1000 under both admission policies (docs/engine.md): recompute vs reservation.
+      for policy in ${OFFLINE_POLICIES:-max-utilization guaranteed-no-evict}; do
+        "$IOL" bench "${common[@]}" --scheduler-policy $policy --num-requests ${OFFLINE_1K_REQUESTS:-1000} \
+          --warmup-requests 16 --input-len 1000 --output-len 1000 --out "$results/offline-long.jsonl" \
+          --tag offline-1000-1000-$policy 2>&1 | tail -1
+      done
       cp "$results/offline-long.jsonl" "$OUT/"
       ;;
     long-context)
