@@ -109,8 +109,7 @@ void run_eval(EvalOptions& o) {
                     static_cast<double>(a.size());
   }
 
-  const bool dummy = source.load_format == model::LoadFormat::Dummy ||
-                     (source.load_format == model::LoadFormat::Auto && !source.preset.empty());
+  const bool dummy = model::uses_dummy_weights(source);
   nlohmann::json out = summary.to_json();
   out["model"] = loaded.description;
   out["backend"] = candidate.description;

@@ -106,7 +106,8 @@ bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& 
   const bool no_evict = config_.scheduler_policy == SchedulerPolicy::GuaranteedNoEvict;
   // Its whole life beside the others' growth; a lone sequence runs whatever it may need (there
   // is nothing to wait for, and the pool may be smaller than its worst case).
-  const int64_t lifetime = lifetime_blocks(*sequence) - static_cast<int64_t>(cached.size()) + unreferenced_cached;
+  const int64_t whole_life = no_evict ? lifetime_blocks(*sequence) : 0;
+  const int64_t lifetime = whole_life - static_cast<int64_t>(cached.size()) + unreferenced_cached;
   if (no_evict && !running_.empty() && !block_manager_.can_allocate(growth_reserve + std::max(needed, lifetime)))
     return false;
 
@@ -121,7 +122,7 @@ bool Scheduler::try_admit(Sequence* sequence, int64_t& budget, SchedulerOutput& 
   running_.push_back(sequence);
   out.scheduled.push_back({sequence, n, taken + n == sequence->num_tokens()});
   budget -= n;
-  if (no_evict) growth_reserve += std::max<int64_t>(0, lifetime_blocks(*sequence) - static_cast<int64_t>(sequence->block_table.size()));
+  if (no_evict) growth_reserve += std::max<int64_t>(0, whole_life - static_cast<int64_t>(sequence->block_table.size()));
   return true;
 }
 

@@ -55,10 +55,6 @@ void CpuBackend::project(const float* x, int64_t rows, int64_t in_features, int6
                    quant::quantizes_activations(scheme_), y, pool_);
 }
 
-void CpuBackend::apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads) {
-  cpu::apply_rope(positions, x, num_heads, config_.head_dim, inv_freq_, pool_);
-}
-
 void CpuBackend::write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v) {
   const int64_t kv_size = config_.kv_size();
   const int64_t layer_offset = layer * kv_spec_.shape.num_blocks * kv_spec_.shape.elements_per_block_per_layer();
@@ -167,8 +163,8 @@ void CpuBackend::compute_logits(const ForwardBatch& batch, std::span<float> logi
     project(normed.data(), num_tokens, hidden, layer, 0, lw.q_proj, q.data());
     project(normed.data(), num_tokens, hidden, layer, 1, lw.k_proj, k.data());
     project(normed.data(), num_tokens, hidden, layer, 2, lw.v_proj, v.data());
-    apply_rope(batch.positions, q.data(), config_.num_attention_heads);
-    apply_rope(batch.positions, k.data(), config_.num_key_value_heads);
+    apply_rope(batch.positions, q.data(), config_.num_attention_heads, config_.head_dim, inv_freq_, pool_);
+    apply_rope(batch.positions, k.data(), config_.num_key_value_heads, config_.head_dim, inv_freq_, pool_);
     write_kv(batch, layer, k.data(), v.data());
     attention(batch, layer, q.data(), attn_out.data());
     project(attn_out.data(), num_tokens, q_size, layer, 3, lw.o_proj, projected.data());

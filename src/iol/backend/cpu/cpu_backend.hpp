@@ -38,7 +38,6 @@ class CpuBackend final : public Backend {
  private:
   void attention(const ForwardBatch& batch, int64_t layer, const float* q, float* out);
   void write_kv(const ForwardBatch& batch, int64_t layer, const float* k, const float* v);
-  void apply_rope(std::span<const int32_t> positions, float* x, int64_t num_heads);
   // One decoder linear layer (`which` indexes QuantizedLayer::linears) in the backend's scheme.
   void project(const float* x, int64_t rows, int64_t in_features, int64_t layer, int which,
                const model::LinearWeights& w, float* y);
